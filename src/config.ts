@@ -1,0 +1,49 @@
+import { z } from 'zod'
+
+const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback)
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v))
+
+export const configSchema = z.object({
+  PORT: int(3000),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: optionalString.pipe(z.string().url().optional()),
+  DATA_DIR: z.string().default('./data'),
+  DATABASE_POOL_SIZE: int(10, 1),
+  JWT_SECRET: optionalString.pipe(
+    z.string().min(32, 'JWT_SECRET needs at least 32 characters').optional(),
+  ),
+  JWT_JWKS_URL: optionalString.pipe(z.string().url().optional()),
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+  JWT_ROLE_CLAIM: z.string().default('role'),
+  RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(10),
+  RATE_LIMIT_BURST: int(30, 1),
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  TYPING_TIMEOUT_MS: int(6000, 1),
+  WS_MAX_BUFFERED_BYTES: int(1024 * 1024, 1024),
+  WS_PING_INTERVAL_MS: int(30_000, 10),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+})
+
+export type Config = z.infer<typeof configSchema>
+
+/** Reads the configuration from the environment; a bad value names its variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = configSchema.safeParse(env)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`)
+  }
+  return parsed.data
+}

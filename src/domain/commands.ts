@@ -1,0 +1,61 @@
+import type { Attachment } from './events.ts'
+
+/** Who issues a command and when; set at the edge so that deciding stays pure. */
+export type CommandContext = { actorId: string; now: string }
+
+export type StartConversation = {
+  type: 'StartConversation'
+  conversationId: string
+  kind: 'direct' | 'group'
+  /** Other participants; the actor is always included. */
+  participantIds: string[]
+  title?: string | null
+}
+
+export type SendMessage = {
+  type: 'SendMessage'
+  conversationId: string
+  messageId: string
+  content?: string | null
+  attachments?: Attachment[]
+  clientMessageId?: string | null
+  /** Set when the client addressed a user rather than a conversation: starts the direct one. */
+  receiverId?: string
+}
+
+export type EditMessage = {
+  type: 'EditMessage'
+  conversationId: string
+  messageId: string
+  content: string
+}
+
+export type DeleteMessage = { type: 'DeleteMessage'; conversationId: string; messageId: string }
+
+export type MarkRead = { type: 'MarkRead'; conversationId: string; upToMessageId?: string | null }
+
+export type AddParticipant = { type: 'AddParticipant'; conversationId: string; userId: string }
+
+export type LeaveConversation = { type: 'LeaveConversation'; conversationId: string }
+
+export type ConversationCommand =
+  | StartConversation
+  | SendMessage
+  | EditMessage
+  | DeleteMessage
+  | MarkRead
+  | AddParticipant
+  | LeaveConversation
+
+/** The message a command points at, if any (loaded by the handler before deciding). */
+export function targetMessageId(command: ConversationCommand): string | null {
+  switch (command.type) {
+    case 'EditMessage':
+    case 'DeleteMessage':
+      return command.messageId
+    case 'MarkRead':
+      return command.upToMessageId ?? null
+    default:
+      return null
+  }
+}

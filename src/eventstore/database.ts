@@ -1,0 +1,77 @@
+import postgres from 'postgres'
+import { startEmbeddedPostgres } from './embedded-postgres.ts'
+import { InProcessSignals, PostgresSignals, type Signals } from './signals.ts'
+import type { Sql } from './sql.ts'
+
+export type DatabaseOptions = {
+  /** PostgreSQL URL; without it an embedded PGlite is started. */
+  url?: string
+  /** Embedded mode: where PGlite keeps its files; `memory://` keeps nothing. */
+  dataDir?: string
+  /** Schema for every table (tests use one per file); `public` by default. */
+  schema?: string
+  /** Pool size on PostgreSQL. */
+  max?: number
+}
+
+export type Database = {
+  sql: Sql
+  mode: 'postgres' | 'embedded'
+  schema: string
+  signals: Signals
+  close(): Promise<void>
+}
+
+const quiet = () => {}
+
+/** Opens PostgreSQL (pool + LISTEN/NOTIFY) or an embedded PGlite (one connection, in memory signals). */
+export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
+  const schema = options.schema ?? 'public'
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(schema)) throw new Error(`invalid schema name ${schema}`)
+  const connection = { search_path: schema, application_name: 'eventchat' }
+  if (options.url) {
+    if (schema !== 'public') {
+      const admin = postgres(options.url, { max: 1, onnotice: quiet })
+      await admin.unsafe(`create schema if not exists ${schema}`)
+      await admin.end()
+    }
+    const sql = postgres(options.url, {
+      max: options.max ?? 10,
+      onnotice: quiet,
+      connection,
+      idle_timeout: 60,
+    }) as unknown as Sql
+    const signals = new PostgresSignals(sql, schema)
+    return {
+      sql,
+      mode: 'postgres',
+      schema,
+      signals,
+      async close() {
+        await signals.close()
+        await sql.end({ timeout: 5 })
+      },
+    }
+  }
+  const embedded = await startEmbeddedPostgres(options.dataDir ?? './data', schema)
+  // PGlite serves one connection: its multiplexer breaks concurrent transactions
+  // ("portal does not exist") and does not carry LISTEN/NOTIFY. So: max 1, signals in memory.
+  const sql = postgres(embedded.url, {
+    max: 1,
+    onnotice: quiet,
+    connection,
+    idle_timeout: 0,
+  }) as unknown as Sql
+  const signals = new InProcessSignals()
+  return {
+    sql,
+    mode: 'embedded',
+    schema,
+    signals,
+    async close() {
+      await signals.close()
+      await sql.end({ timeout: 5 })
+      await embedded.stop()
+    },
+  }
+}

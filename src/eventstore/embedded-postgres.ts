@@ -1,0 +1,25 @@
+import { mkdir } from 'node:fs/promises'
+import { PGlite } from '@electric-sql/pglite'
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+
+/**
+ * Starts PGlite (PostgreSQL compiled to WASM) persisted under `dataDir`, and serves it on a
+ * loopback port so that postgres.js talks to it exactly as to a real server.
+ */
+export async function startEmbeddedPostgres(dataDir: string, schema: string) {
+  if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true })
+  const db = await PGlite.create(dataDir)
+  // PGlite is one backend session shared by every socket and ignores startup parameters, so
+  // the schema is chosen here, once, for the whole session.
+  await db.exec(`create schema if not exists ${schema}; set search_path to ${schema}`)
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 })
+  await server.start()
+  const url = `postgres://postgres@${server.getServerConn()}/postgres`
+  return {
+    url,
+    async stop() {
+      await server.stop()
+      await db.close()
+    },
+  }
+}

@@ -1,0 +1,324 @@
+import {
+  type ConversationEvent,
+  type EventType,
+  eventSchemas,
+  isEventType,
+  upcasters,
+} from '../domain/events.ts'
+import { ConcurrencyError, EventSchemaError } from './errors.ts'
+import { contentDigest, eventHash, GENESIS_HASH, newSalt } from './event-hash.ts'
+import type { Queryable, Tx } from './sql.ts'
+
+export type EventMetadata = {
+  actorId: string
+  commandId: string
+  correlationId: string
+  causationId: string | null
+}
+
+export type RecordedEvent = ConversationEvent & {
+  position: number
+  /** The writing transaction (xid8 as a decimal string): half of the log order. */
+  transactionId: string
+  streamId: string
+  version: number
+  schemaVersion: number
+  metadata: EventMetadata
+  recordedAt: string
+  hash: string
+  /** The erasable content was removed by an erasure. */
+  erased: boolean
+}
+
+/**
+ * A place in the log. The log is ordered by (transactionId, position): a reader only reads rows
+ * of transactions older than every transaction still running, so no row can later appear
+ * before its cursor. A position alone identifies a cursor (see `cursorAt`).
+ */
+export type LogCursor = { transactionId: string; position: number }
+export const LOG_START: LogCursor = { transactionId: '0', position: 0 }
+
+/** Fields of each event type that hold user content and can be erased. */
+const erasableFields: Partial<Record<EventType, readonly string[]>> = {
+  MessageSent: ['content', 'attachments'],
+  MessageEdited: ['content'],
+}
+const erasedValues: Partial<Record<EventType, Record<string, unknown>>> = {
+  MessageSent: { content: null, attachments: [] },
+  MessageEdited: { content: null },
+}
+
+type EventRow = {
+  position: string
+  transaction_id: string
+  stream_id: string
+  version: number
+  type: string
+  schema_version: number
+  data: Record<string, unknown>
+  content: Record<string, unknown> | null
+  content_digest: string | null
+  metadata: EventMetadata
+  recorded_at: Date
+  hash: string
+}
+
+export type AppendInput = {
+  streamId: string
+  /** The stream version the events were decided on; 0 for a new stream. */
+  expectedVersion: number
+  events: ConversationEvent[]
+  metadata: EventMetadata
+  /** When the command was accepted (set at the edge); becomes each event's recorded time. */
+  recordedAt: string
+  /** Decision state to keep with the stream (the domain's snapshot after these events). */
+  state?: unknown
+}
+
+/**
+ * Appends events to a stream inside the caller's transaction, checking the expected version
+ * (a lost race is a ConcurrencyError) and extending the stream's hash chain.
+ */
+export async function append(tx: Tx, input: AppendInput): Promise<RecordedEvent[]> {
+  const { streamId, expectedVersion, events, metadata, recordedAt } = input
+  if (events.length === 0) return []
+  let previousHash: string
+  if (expectedVersion === 0) {
+    const [created] = await tx`
+      insert into streams (stream_id, version, last_hash)
+      values (${streamId}, 0, ${GENESIS_HASH})
+      on conflict do nothing
+      returning last_hash`
+    if (!created) throw new ConcurrencyError(streamId, 0, await streamVersion(tx, streamId))
+    previousHash = created.last_hash
+  } else {
+    const [row] = await tx<{ version: number; last_hash: string }[]>`
+      select version, last_hash from streams where stream_id = ${streamId} for update`
+    if (!row || row.version !== expectedVersion) {
+      throw new ConcurrencyError(streamId, expectedVersion, row?.version ?? null)
+    }
+    previousHash = row.last_hash
+  }
+
+  const rows = events.map((event, i) => {
+    const version = expectedVersion + i + 1
+    const schemaVersion = eventSchemas[event.type].current
+    const parsed = eventSchemas[event.type].versions[1].safeParse(event.data)
+    if (!parsed.success) {
+      throw new EventSchemaError(
+        { streamId, version, type: event.type },
+        schemaVersion,
+        parsed.error.issues,
+      )
+    }
+    const { data, content } = splitErasable(event.type, event.data as Record<string, unknown>)
+    const salt = content ? newSalt() : null
+    const digest = content && salt ? contentDigest(salt, content) : null
+    const hash = eventHash(previousHash, {
+      streamId,
+      version,
+      type: event.type,
+      schemaVersion,
+      data,
+      contentDigest: digest,
+      metadata,
+      recordedAt,
+    })
+    previousHash = hash
+    return {
+      stream_id: streamId,
+      version,
+      type: event.type,
+      schema_version: schemaVersion,
+      data,
+      content,
+      content_salt: salt,
+      content_digest: digest,
+      metadata,
+      recorded_at: recordedAt,
+      hash,
+    }
+  })
+
+  const inserted = await tx<{ position: string; transaction_id: string }[]>`
+    insert into events ${tx(
+      rows as never,
+      'stream_id',
+      'version',
+      'type',
+      'schema_version',
+      'data',
+      'content',
+      'content_salt',
+      'content_digest',
+      'metadata',
+      'recorded_at',
+      'hash',
+    )}
+    returning position, transaction_id`
+  const newVersion = expectedVersion + events.length
+  await tx`
+    update streams
+    set version = ${newVersion}, last_hash = ${previousHash},
+        state = ${input.state === undefined ? null : tx.json(input.state as never)}
+    where stream_id = ${streamId}`
+
+  return events.map((event, i) => ({
+    ...event,
+    position: Number(inserted[i]!.position),
+    transactionId: inserted[i]!.transaction_id,
+    streamId,
+    version: expectedVersion + i + 1,
+    schemaVersion: rows[i]!.schema_version,
+    metadata,
+    recordedAt,
+    hash: rows[i]!.hash,
+    erased: false,
+  })) as RecordedEvent[]
+}
+
+async function streamVersion(sql: Queryable, streamId: string): Promise<number | null> {
+  const [row] = await sql<
+    { version: number }[]
+  >`select version from streams where stream_id = ${streamId}`
+  return row?.version ?? null
+}
+
+function splitErasable(type: EventType, full: Record<string, unknown>) {
+  const fields = erasableFields[type]
+  if (!fields) return { data: full, content: null }
+  const data: Record<string, unknown> = {}
+  const content: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(full)) {
+    if (fields.includes(k)) content[k] = v
+    else data[k] = v
+  }
+  return { data, content }
+}
+
+const columns = `position, transaction_id, stream_id, version, type, schema_version, data,
+  content, content_digest, metadata, recorded_at, hash`
+
+/** Turns a stored row into an event, validated against the schema of its stored version. */
+export function toRecordedEvent(row: EventRow): RecordedEvent {
+  const where = {
+    position: Number(row.position),
+    streamId: row.stream_id,
+    version: row.version,
+    type: row.type,
+  }
+  if (!isEventType(row.type)) {
+    throw new EventSchemaError(where, row.schema_version, 'unknown event type')
+  }
+  const spec = eventSchemas[row.type]
+  const schema = (spec.versions as Record<number, (typeof spec.versions)[1]>)[row.schema_version]
+  if (!schema) throw new EventSchemaError(where, row.schema_version, 'unknown schema version')
+  const erased = row.content === null && row.content_digest !== null
+  const merged = { ...row.data, ...(row.content ?? (erased ? erasedValues[row.type] : {})) }
+  const parsed = schema.safeParse(merged)
+  if (!parsed.success) throw new EventSchemaError(where, row.schema_version, parsed.error.issues)
+  let data: unknown = parsed.data
+  for (let v = row.schema_version; v < spec.current; v++) {
+    const up = upcasters[row.type]?.[v]
+    if (!up) throw new EventSchemaError(where, v, `no upcaster from version ${v}`)
+    data = up(data)
+  }
+  return {
+    type: row.type,
+    data,
+    position: where.position,
+    transactionId: row.transaction_id,
+    streamId: row.stream_id,
+    version: row.version,
+    schemaVersion: row.schema_version,
+    metadata: row.metadata,
+    recordedAt: row.recorded_at.toISOString(),
+    hash: row.hash,
+    erased,
+  } as RecordedEvent
+}
+
+/** The events of one stream in version order, optionally only those up to a log position. */
+export async function readStream(
+  sql: Queryable,
+  streamId: string,
+  options: { upToPosition?: number; fromVersion?: number } = {},
+): Promise<RecordedEvent[]> {
+  const rows = await sql.unsafe<EventRow[]>(
+    `select ${columns} from events
+     where stream_id = $1 and version >= $2 and position <= $3
+     order by version`,
+    [streamId, options.fromVersion ?? 1, options.upToPosition ?? Number.MAX_SAFE_INTEGER],
+  )
+  return rows.map(toRecordedEvent)
+}
+
+/**
+ * Reads the next events of the whole log after `after`, in log order, only from transactions
+ * that can no longer be overtaken (older than every running transaction).
+ */
+export async function readAll(
+  sql: Queryable,
+  options: { after: LogCursor; limit?: number },
+): Promise<RecordedEvent[]> {
+  const { after, limit = 500 } = options
+  const rows = await sql.unsafe<EventRow[]>(
+    `select ${columns} from events
+     where (transaction_id, position) > ($1::xid8, $2::bigint)
+       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+     order by transaction_id, position
+     limit $3`,
+    [after.transactionId, after.position, limit],
+  )
+  return rows.map(toRecordedEvent)
+}
+
+/** Like `readAll`, but only the events of the given streams (a user's conversations). */
+export async function readAllOfStreams(
+  sql: Queryable,
+  options: { after: LogCursor; until?: LogCursor; streamIds: string[]; limit?: number },
+): Promise<RecordedEvent[]> {
+  const { after, until, streamIds, limit = 500 } = options
+  if (streamIds.length === 0) return []
+  const rows = await sql.unsafe<EventRow[]>(
+    `select ${columns} from events
+     where (transaction_id, position) > ($1::xid8, $2::bigint)
+       and (transaction_id, position) <= ($3::xid8, $4::bigint)
+       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       and stream_id = any($5::text[])
+     order by transaction_id, position
+     limit $6`,
+    [
+      after.transactionId,
+      after.position,
+      until?.transactionId ?? '18446744073709551615',
+      until?.position ?? Number.MAX_SAFE_INTEGER,
+      streamIds,
+      limit,
+    ],
+  )
+  return rows.map(toRecordedEvent)
+}
+
+export const cursorOf = (e: { transactionId: string; position: number }): LogCursor => ({
+  transactionId: e.transactionId,
+  position: e.position,
+})
+
+/** The cursor of the event at `position` (0 is the start); null if there is no such event. */
+export async function cursorAt(sql: Queryable, position: number): Promise<LogCursor | null> {
+  if (position === 0) return LOG_START
+  const [row] = await sql<{ transaction_id: string }[]>`
+    select transaction_id from events where position = ${position}`
+  return row ? { transactionId: row.transaction_id, position } : null
+}
+
+/** The cursor of the last event readers may see now. */
+export async function headCursor(sql: Queryable): Promise<LogCursor> {
+  const [row] = await sql<{ transaction_id: string; position: string }[]>`
+    select transaction_id, position from events
+    where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    order by transaction_id desc, position desc
+    limit 1`
+  return row ? { transactionId: row.transaction_id, position: Number(row.position) } : LOG_START
+}

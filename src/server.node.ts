@@ -1,0 +1,54 @@
+import type { AddressInfo } from 'node:net'
+import { serve, upgradeWebSocket } from '@hono/node-server'
+import { WebSocketServer } from 'ws'
+import { createBackend } from './backend.ts'
+import type { Config } from './config.ts'
+import { createLogger, type Logger } from './logger.ts'
+import { createServices, type Services } from './services.ts'
+
+export const MAX_FRAME_BYTES = 64 * 1024
+
+export type RunningServer = {
+  port: number
+  url: string
+  services: Services
+  /** Closes sockets (1001), stops the follower, closes the database. */
+  close(): Promise<void>
+}
+
+/** Starts the backend on Node: @hono/node-server with its built-in `ws` WebSocket support. */
+export async function startNodeServer(
+  config: Config,
+  options: { log?: Logger; services?: Services } = {},
+): Promise<RunningServer> {
+  const log = options.log ?? createLogger(config.LOG_LEVEL)
+  const services = options.services ?? (await createServices(config, log))
+  const backend = await createBackend(services, upgradeWebSocket)
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
+  const server = serve({
+    fetch: backend.app.fetch,
+    port: config.PORT,
+    hostname: config.HOST,
+    websocket: { server: wss },
+  })
+  await new Promise<void>((resolve, reject) => {
+    if (server.listening) resolve()
+    server.once('listening', () => resolve())
+    server.once('error', reject)
+  })
+  const port = (server.address() as AddressInfo).port
+  let closing: Promise<void> | null = null
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    services,
+    close() {
+      closing ??= (async () => {
+        for (const ws of wss.clients) ws.close(1001, 'server shutting down')
+        await new Promise<void>((resolve) => server.close(() => resolve()))
+        await backend.close()
+      })()
+      return closing
+    },
+  }
+}
