@@ -1,7 +1,60 @@
 import type { InlineProjection } from '../eventstore/command-handler.ts'
+import type { RecordedEvent } from '../eventstore/event-store.ts'
+import type { Tx } from '../eventstore/sql.ts'
+import { applyMembers } from './members.ts'
+
+export type Projection = { name: string; apply: (tx: Tx, event: RecordedEvent) => Promise<void> }
+
+/** Every read model, in the order they are applied. */
+export const projections: Projection[] = [{ name: 'members', apply: applyMembers }]
 
 /**
- * Every read model, applied in the append transaction. Each projection records the last
- * position it applied, so applying an event again is a no-op.
+ * Inline: applies freshly appended events to every read model inside the append transaction.
+ * No checkpoint is touched here on purpose: the append transaction applies each event exactly
+ * once, and a shared checkpoint row would serialize appends to different conversations.
  */
-export const applyProjections: InlineProjection = async () => {}
+export const applyProjections: InlineProjection = async (tx, events) => {
+  for (const event of events) {
+    for (const projection of projections) await projection.apply(tx, event)
+  }
+}
+
+/**
+ * Replay (rebuild): applies a batch of log events, skipping those at or below each projection's
+ * checkpoint, and moves the checkpoints forward in the same transaction.
+ */
+export async function replayIntoProjections(tx: Tx, events: RecordedEvent[]): Promise<void> {
+  if (events.length === 0) return
+  const names = projections.map((p) => p.name)
+  const rows = await tx<{ projection: string; position: string; transaction_id: string }[]>`
+    select projection, position, transaction_id from projection_checkpoints
+    where projection = any(${names}::text[])`
+  const checkpoints = new Map(rows.map((r) => [r.projection, r]))
+  const last = events.at(-1)!
+  for (const projection of projections) {
+    const cp = checkpoints.get(projection.name)
+    for (const event of events) {
+      if (cp && !isAfter(event, cp)) continue
+      await projection.apply(tx, event)
+    }
+  }
+  await tx`
+    insert into projection_checkpoints ${tx(
+      names.map((projection) => ({
+        projection,
+        position: last.position,
+        transaction_id: last.transactionId,
+      })),
+      'projection',
+      'position',
+      'transaction_id',
+    )}
+    on conflict (projection) do update
+      set position = excluded.position, transaction_id = excluded.transaction_id`
+}
+
+function isAfter(event: RecordedEvent, cp: { position: string; transaction_id: string }) {
+  const x = BigInt(event.transactionId)
+  const y = BigInt(cp.transaction_id)
+  return x > y || (x === y && event.position > Number(cp.position))
+}

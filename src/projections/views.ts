@@ -1,0 +1,39 @@
+import type { Attachment } from '../domain/events.ts'
+
+/** A message as REST and WebSocket clients see it. */
+export type MessageView = {
+  id: string
+  conversationId: string
+  senderId: string
+  /** null once deleted (or erased). */
+  content: string | null
+  attachments: Attachment[] | null
+  clientMessageId: string | null
+  sentAt: string
+  editedAt: string | null
+  deletedAt: string | null
+  /** Direct conversations: whether the other participant has read it (null in groups). */
+  readByOther?: boolean | null
+}
+
+export type LastMessageView = {
+  id: string
+  senderId: string
+  /** At most 200 characters; null when deleted. */
+  preview: string | null
+  sentAt: string
+  deleted: boolean
+}
+
+/** A conversation as one user sees it. */
+export type ConversationView = {
+  id: string
+  kind: 'direct' | 'group'
+  title: string | null
+  createdBy: string
+  participants: string[]
+  createdAt: string
+  updatedAt: string
+  lastMessage: LastMessageView | null
+  unreadCount: number
+}
