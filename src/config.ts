@@ -11,6 +11,10 @@ export const configSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: optionalString.pipe(z.string().url().optional()),
   DATA_DIR: z.string().default('./data'),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,40}$/, 'a lowercase SQL identifier')
+    .default('public'),
   DATABASE_POOL_SIZE: int(10, 1),
   JWT_SECRET: optionalString.pipe(
     z.string().min(32, 'JWT_SECRET needs at least 32 characters').optional(),

@@ -40,8 +40,12 @@ export async function createServices(
     overrides.db ??
     (await openDatabase(
       config.DATABASE_URL
-        ? { url: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE }
-        : { dataDir: config.DATA_DIR },
+        ? {
+            url: config.DATABASE_URL,
+            max: config.DATABASE_POOL_SIZE,
+            schema: config.DATABASE_SCHEMA,
+          }
+        : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA },
     ))
   const applied = await migrate(db.sql)
   if (applied.length) log.info('applied migrations', { applied })
