@@ -14,6 +14,7 @@ import { normalizeBody, normalizeEditedContent } from './message-body.ts'
 export const MIN_GROUP_SIZE = 3
 export const MAX_GROUP_SIZE = 100
 export const MAX_TITLE_LENGTH = 100
+export const MAX_CLIENT_MESSAGE_ID_LENGTH = 64
 
 export type Participation = { joinedVersion: number; leftVersion: number | null }
 
@@ -89,6 +90,16 @@ export function decide(
       }
       const attachments = command.attachments ?? []
       const content = normalizeBody(command.content, attachments)
+      const clientMessageId = command.clientMessageId ?? null
+      if (
+        clientMessageId !== null &&
+        (clientMessageId.length < 1 || clientMessageId.length > MAX_CLIENT_MESSAGE_ID_LENGTH)
+      ) {
+        throw invalidCommand(
+          `clientMessageId has 1 to ${MAX_CLIENT_MESSAGE_ID_LENGTH} characters`,
+          { field: 'clientMessageId' },
+        )
+      }
       events.push({
         type: 'MessageSent',
         data: {
@@ -97,7 +108,7 @@ export function decide(
           senderId: actorId,
           content,
           attachments,
-          clientMessageId: command.clientMessageId ?? null,
+          clientMessageId,
           sentAt: now,
         },
       })
@@ -145,16 +156,23 @@ export function decide(
     case 'MarkRead': {
       if (!conv) throw conversationNotFound()
       if (!isCurrentParticipant(conv, actorId)) throw notParticipant()
+      const joinedVersion = conv.participants[actorId]!.joinedVersion
       let target: { messageId: string; version: number } | null
       if (command.upToMessageId) {
         const message = state.message
-        if (!message || message.conversationId !== conv.conversationId) throw messageNotFound()
-        if (message.version < conv.participants[actorId]!.joinedVersion) throw messageNotFound()
+        if (
+          !message ||
+          message.messageId !== command.upToMessageId ||
+          message.conversationId !== conv.conversationId
+        )
+          throw messageNotFound()
+        if (message.version < joinedVersion) throw messageNotFound()
         target = { messageId: message.messageId, version: message.version }
       } else {
         target = conv.lastMessage
       }
-      if (!target) return []
+      // A marker never points before the reader joined: what was sent while away is not theirs.
+      if (!target || target.version < joinedVersion) return []
       const marker = conv.readMarkers[actorId]
       if (marker && marker.version >= target.version) return []
       return [

@@ -1,5 +1,5 @@
 import { invalidCommand } from './errors.ts'
-import type { Attachment } from './events.ts'
+import { type Attachment, attachmentSchema } from './events.ts'
 
 export const MAX_CONTENT_LENGTH = 10_000
 export const MAX_ATTACHMENTS = 10
@@ -18,6 +18,17 @@ export function normalizeBody(content: string | undefined | null, attachments: A
       field: 'attachments',
     })
   }
+  // The event schema checks this too, but only at append time and as a server error.
+  attachments.forEach((attachment, index) => {
+    const parsed = attachmentSchema.safeParse(attachment)
+    if (!parsed.success) {
+      throw invalidCommand(`attachment ${index + 1} is invalid`, {
+        field: 'attachments',
+        index,
+        issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+      })
+    }
+  })
   if (trimmed.length === 0 && attachments.length === 0) {
     throw invalidCommand('a message needs content or at least one attachment', {
       field: 'content',
