@@ -1,12 +1,39 @@
 import type { InlineProjection } from '../eventstore/command-handler.ts'
 import type { RecordedEvent } from '../eventstore/event-store.ts'
 import type { Tx } from '../eventstore/sql.ts'
+import { applyConversations } from './conversations.ts'
 import { applyMembers } from './members.ts'
+import { applyMessages } from './messages.ts'
 
-export type Projection = { name: string; apply: (tx: Tx, event: RecordedEvent) => Promise<void> }
+/** A read-model table and its key (rebuild truncates it, verify compares it row by row). */
+export type ProjectionTable = { name: string; key: string[] }
+
+export type Projection = {
+  name: string
+  apply: (tx: Tx, event: RecordedEvent) => Promise<void>
+  /** The tables this projection writes (only the columns it owns, for shared tables). */
+  tables?: ProjectionTable[]
+}
 
 /** Every read model, in the order they are applied. */
-export const projections: Projection[] = [{ name: 'members', apply: applyMembers }]
+export const projections: Projection[] = [
+  {
+    name: 'members',
+    apply: applyMembers,
+    tables: [{ name: 'conversation_members', key: ['conversation_id', 'user_id'] }],
+  },
+  // After members: it updates the membership rows that projection creates.
+  {
+    name: 'conversations',
+    apply: applyConversations,
+    tables: [{ name: 'conversations', key: ['conversation_id'] }],
+  },
+  {
+    name: 'messages',
+    apply: applyMessages,
+    tables: [{ name: 'messages', key: ['conversation_id', 'version'] }],
+  },
+]
 
 /**
  * Inline: applies freshly appended events to every read model inside the append transaction.
@@ -31,9 +58,11 @@ export async function replayIntoProjections(tx: Tx, events: RecordedEvent[]): Pr
     where projection = any(${names}::text[])`
   const checkpoints = new Map(rows.map((r) => [r.projection, r]))
   const last = events.at(-1)!
-  for (const projection of projections) {
-    const cp = checkpoints.get(projection.name)
-    for (const event of events) {
+  // Event by event, every projection in turn: the order of the inline path, since one
+  // projection may read what another wrote for an earlier event.
+  for (const event of events) {
+    for (const projection of projections) {
+      const cp = checkpoints.get(projection.name)
       if (cp && !isAfter(event, cp)) continue
       await projection.apply(tx, event)
     }

@@ -1,0 +1,222 @@
+import type { RecordedEvent } from '../eventstore/event-store.ts'
+import type { Queryable, Tx } from '../eventstore/sql.ts'
+import { iso } from './messages.ts'
+import type { ConversationView } from './views.ts'
+
+export const PREVIEW_LENGTH = 200
+
+/**
+ * Keeps `conversations` and the per-member columns of `conversation_members` that the REST
+ * client lists by: last activity, read marker and unread count ("messages from others after
+ * the read marker and not deleted"). Runs after the members projection, which creates and
+ * closes the membership rows. Work per event is per member, never per message of the history,
+ * except for a read marker moving backwards over unread messages (a count of those only).
+ */
+export async function applyConversations(tx: Tx, event: RecordedEvent): Promise<void> {
+  const conversationId = event.streamId
+  switch (event.type) {
+    case 'ConversationStarted': {
+      const d = event.data
+      await tx`
+        insert into conversations (conversation_id, kind, title, created_by, created_at)
+        values (${conversationId}, ${d.kind}, ${d.title}, ${d.createdBy}, ${d.startedAt})`
+      await touch(tx, conversationId, d.startedAt)
+      return
+    }
+    case 'ParticipantAdded':
+      await touch(tx, conversationId, event.data.addedAt)
+      return
+    case 'ParticipantLeft':
+      // The member who left keeps the time they left as their last activity.
+      await tx`
+        update conversation_members
+        set last_activity_at = greatest(coalesce(last_activity_at, ${event.data.leftAt}), ${event.data.leftAt})
+        where conversation_id = ${conversationId}
+          and (left_version is null or user_id = ${event.data.userId})`
+      return
+    case 'MessageSent': {
+      const d = event.data
+      await tx`
+        update conversation_members
+        set unread_count = unread_count + (user_id <> ${d.senderId})::int,
+          last_activity_at = greatest(coalesce(last_activity_at, ${d.sentAt}), ${d.sentAt})
+        where conversation_id = ${conversationId} and left_version is null
+          and joined_version <= ${event.version}`
+      return
+    }
+    case 'MessageDeleted':
+      // Members who counted the message as unread count it no longer.
+      await tx`
+        update conversation_members cm set unread_count = cm.unread_count - 1
+        from messages m
+        where m.conversation_id = ${conversationId} and m.message_id = ${event.data.messageId}
+          and cm.conversation_id = m.conversation_id and cm.left_version is null
+          and cm.user_id <> m.sender_id and cm.joined_version <= m.version
+          and cm.read_up_to_version < m.version and cm.unread_count > 0`
+      return
+    case 'MessagesRead': {
+      const d = event.data
+      await tx`
+        update conversation_members cm
+        set read_up_to_version = ${d.upToVersion}, read_up_to_message_id = ${d.upToMessageId},
+          read_at = ${d.readAt},
+          unread_count = (
+            select count(*) from messages m
+            where m.conversation_id = cm.conversation_id and m.version > ${d.upToVersion}
+              and m.version >= cm.joined_version and m.sender_id <> cm.user_id
+              and m.deleted_at is null
+          )
+        where cm.conversation_id = ${conversationId} and cm.user_id = ${d.userId}
+          and cm.left_version is null and cm.read_up_to_version < ${d.upToVersion}`
+      return
+    }
+    default:
+      return
+  }
+}
+
+async function touch(tx: Tx, conversationId: string, at: string) {
+  await tx`
+    update conversation_members
+    set last_activity_at = greatest(coalesce(last_activity_at, ${at}), ${at})
+    where conversation_id = ${conversationId} and left_version is null`
+}
+
+type ConversationRow = {
+  conversation_id: string
+  kind: 'direct' | 'group'
+  title: string | null
+  created_by: string
+  created_at: Date
+  last_activity_at: Date | null
+  unread_count: number
+  participants: string[]
+  lm_id: string | null
+  lm_sender_id: string | null
+  lm_preview: string | null
+  lm_sent_at: Date | null
+  lm_deleted: boolean | null
+}
+
+function toConversationView(row: ConversationRow): ConversationView {
+  return {
+    id: row.conversation_id,
+    kind: row.kind,
+    title: row.title,
+    createdBy: row.created_by,
+    participants: row.participants,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.last_activity_at ?? row.created_at),
+    lastMessage:
+      row.lm_id && row.lm_sent_at
+        ? {
+            id: row.lm_id,
+            senderId: row.lm_sender_id!,
+            preview: row.lm_preview,
+            sentAt: iso(row.lm_sent_at),
+            deleted: row.lm_deleted ?? false,
+          }
+        : null,
+    unreadCount: row.unread_count,
+  }
+}
+
+// The conversation as member `cm` sees it: current participants, and the last message within
+// the member's window (a former member sees the last message from before they left).
+const viewSelect = (sql: Queryable) => sql`
+  select c.conversation_id, c.kind, c.title, c.created_by, c.created_at,
+    cm.last_activity_at, cm.unread_count,
+    array(
+      select p.user_id from conversation_members p
+      where p.conversation_id = c.conversation_id and p.left_version is null
+      order by p.joined_version, p.user_id
+    ) as participants,
+    lm.message_id as lm_id, lm.sender_id as lm_sender_id, lm.preview as lm_preview,
+    lm.sent_at as lm_sent_at, lm.deleted as lm_deleted
+  from conversation_members cm
+  join conversations c on c.conversation_id = cm.conversation_id
+  left join lateral (
+    select m.message_id, m.sender_id, left(m.content, ${PREVIEW_LENGTH}) as preview, m.sent_at,
+      m.deleted_at is not null as deleted
+    from messages m
+    where m.conversation_id = cm.conversation_id and m.version >= cm.joined_version
+      and m.version < coalesce(cm.left_version, 2147483647)
+    order by m.version desc
+    limit 1
+  ) lm on true`
+
+/** The conversation as `userId` sees it; null when the user never was a member. */
+export async function getConversationView(
+  sql: Queryable,
+  conversationId: string,
+  userId: string,
+): Promise<ConversationView | null> {
+  const [row] = await sql<ConversationRow[]>`
+    ${viewSelect(sql)}
+    where cm.conversation_id = ${conversationId} and cm.user_id = ${userId}`
+  return row ? toConversationView(row) : null
+}
+
+export type ConversationCursor = { at: string; id: string }
+
+/**
+ * The conversations the user is in, by last activity, newest first; keyset paging on
+ * (last activity, id). Conversations the user left are not listed (they can still be read).
+ */
+export async function listConversations(
+  sql: Queryable,
+  userId: string,
+  options: { limit: number; cursor?: ConversationCursor | null },
+): Promise<{ items: ConversationView[]; nextCursor: ConversationCursor | null }> {
+  const { limit, cursor } = options
+  const rows = await sql<ConversationRow[]>`
+    ${viewSelect(sql)}
+    where cm.user_id = ${userId} and cm.left_version is null
+      ${cursor ? sql`and (cm.last_activity_at, cm.conversation_id) < (${cursor.at}::timestamptz, ${cursor.id})` : sql``}
+    order by cm.last_activity_at desc, cm.conversation_id desc
+    limit ${limit + 1}`
+  const items = rows.slice(0, limit).map(toConversationView)
+  const last = rows.length > limit ? rows[limit - 1]! : null
+  return {
+    items,
+    nextCursor: last
+      ? { at: iso(last.last_activity_at ?? last.created_at), id: last.conversation_id }
+      : null,
+  }
+}
+
+export type ReadState = { conversationId: string; readUpTo: string | null; unreadCount: number }
+
+/** The member's read marker and unread count in one conversation (null: never a member). */
+export async function getReadState(
+  sql: Queryable,
+  conversationId: string,
+  userId: string,
+): Promise<ReadState | null> {
+  const [row] = await sql<{ read_up_to_message_id: string | null; unread_count: number }[]>`
+    select read_up_to_message_id, unread_count from conversation_members
+    where conversation_id = ${conversationId} and user_id = ${userId}`
+  return row
+    ? { conversationId, readUpTo: row.read_up_to_message_id, unreadCount: row.unread_count }
+    : null
+}
+
+/** The user's unread messages over every conversation they are in. */
+export async function unreadTotal(sql: Queryable, userId: string): Promise<number> {
+  const [row] = await sql<{ total: string | null }[]>`
+    select sum(unread_count) as total from conversation_members
+    where user_id = ${userId} and left_version is null`
+  return Number(row?.total ?? 0)
+}
+
+/** The conversations with unread messages and how many. */
+export async function unreadByConversation(
+  sql: Queryable,
+  userId: string,
+): Promise<{ conversationId: string; unreadCount: number }[]> {
+  const rows = await sql<{ conversation_id: string; unread_count: number }[]>`
+    select conversation_id, unread_count from conversation_members
+    where user_id = ${userId} and left_version is null and unread_count > 0
+    order by conversation_id`
+  return rows.map((r) => ({ conversationId: r.conversation_id, unreadCount: r.unread_count }))
+}

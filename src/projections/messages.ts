@@ -1,0 +1,154 @@
+import type { Attachment } from '../domain/events.ts'
+import type { RecordedEvent } from '../eventstore/event-store.ts'
+import type { Queryable, Tx } from '../eventstore/sql.ts'
+import type { Membership } from './members.ts'
+import type { MessageView } from './views.ts'
+
+/**
+ * Keeps `messages` up to date. Content and attachments are the erasable part: an erased
+ * `MessageSent`/`MessageEdited` (content null) and a live `UserContentErased` leave the same row.
+ */
+export async function applyMessages(tx: Tx, event: RecordedEvent): Promise<void> {
+  switch (event.type) {
+    case 'MessageSent': {
+      const d = event.data
+      await tx`
+        insert into messages (conversation_id, version, message_id, sender_id, content,
+          attachments, client_message_id, sent_at, erased)
+        values (${event.streamId}, ${event.version}, ${d.messageId}, ${d.senderId}, ${d.content},
+          ${tx.json(d.attachments as never)}, ${d.clientMessageId}, ${d.sentAt}, ${event.erased})`
+      return
+    }
+    case 'MessageEdited': {
+      const d = event.data
+      await tx`
+        update messages
+        set content = ${d.content}, edited_at = ${d.editedAt}, erased = ${event.erased}
+        where conversation_id = ${event.streamId} and message_id = ${d.messageId}
+          and deleted_at is null`
+      return
+    }
+    case 'MessageDeleted':
+      await tx`
+        update messages set content = null, attachments = null, deleted_at = ${event.data.deletedAt}
+        where conversation_id = ${event.streamId} and message_id = ${event.data.messageId}`
+      return
+    case 'UserContentErased':
+      if (event.data.messageIds.length === 0) return
+      await tx`
+        update messages set content = null, attachments = '[]'::jsonb, erased = true
+        where conversation_id = ${event.streamId}
+          and message_id = any(${event.data.messageIds}::text[])
+          and deleted_at is null`
+      return
+    default:
+      return
+  }
+}
+
+export type MessageRow = {
+  message_id: string
+  conversation_id: string
+  version: number
+  sender_id: string
+  content: string | null
+  attachments: Attachment[] | null
+  client_message_id: string | null
+  sent_at: Date
+  edited_at: Date | null
+  deleted_at: Date | null
+  read_by_other: boolean | null
+}
+
+export const iso = (d: Date) => d.toISOString()
+export const isoOrNull = (d: Date | null) => (d ? d.toISOString() : null)
+
+export function toMessageView(row: MessageRow): MessageView {
+  return {
+    id: row.message_id,
+    conversationId: row.conversation_id,
+    senderId: row.sender_id,
+    content: row.content,
+    attachments: row.attachments,
+    clientMessageId: row.client_message_id,
+    sentAt: iso(row.sent_at),
+    editedAt: isoOrNull(row.edited_at),
+    deletedAt: isoOrNull(row.deleted_at),
+    readByOther: row.read_by_other,
+  }
+}
+
+/** A message as every participant sees it; null if there is no such message. */
+export async function getMessageView(
+  sql: Queryable,
+  messageId: string,
+): Promise<MessageView | null> {
+  const [row] = await sql<MessageRow[]>`
+    select m.message_id, m.conversation_id, m.version, m.sender_id, m.content, m.attachments,
+      m.client_message_id, m.sent_at, m.edited_at, m.deleted_at,
+      case when c.kind = 'direct' then exists (
+        select 1 from conversation_members o
+        where o.conversation_id = m.conversation_id and o.user_id <> m.sender_id
+          and o.read_up_to_version >= m.version
+      ) end as read_by_other
+    from messages m join conversations c on c.conversation_id = m.conversation_id
+    where m.message_id = ${messageId}
+    limit 1`
+  return row ? toMessageView(row) : null
+}
+
+/** The stream version of a message of this conversation within the member's window, or null. */
+export async function visibleMessageVersion(
+  sql: Queryable,
+  conversationId: string,
+  messageId: string,
+  window: Membership,
+): Promise<number | null> {
+  const [row] = await sql<{ version: number }[]>`
+    select version from messages
+    where message_id = ${messageId} and conversation_id = ${conversationId}
+      and version >= ${window.joinedVersion}
+      and version < ${window.leftVersion ?? 2147483647}`
+  return row?.version ?? null
+}
+
+export type MessagePage = { items: MessageView[]; nextCursor: string | null }
+
+/**
+ * A page of the messages a member may see: newest first (default, or `before` a version), or
+ * oldest first `after` a version. Keyset paging on the version: pages never repeat or skip a
+ * message, whatever arrives in between. `nextCursor` is the id of the page's last message.
+ */
+export async function listMessages(
+  sql: Queryable,
+  options: {
+    conversationId: string
+    window: Membership
+    limit: number
+    before?: number | null
+    after?: number | null
+  },
+): Promise<MessagePage> {
+  const { conversationId, window, limit } = options
+  const ascending = options.after != null
+  const lower = Math.max(window.joinedVersion, (options.after ?? 0) + 1)
+  const upper = Math.min(window.leftVersion ?? 2147483647, options.before ?? 2147483647)
+  const rows = await sql<MessageRow[]>`
+    with markers as (
+      select user_id, read_up_to_version from conversation_members
+      where conversation_id = ${conversationId}
+    ), conv as (
+      select kind from conversations where conversation_id = ${conversationId}
+    )
+    select m.message_id, m.conversation_id, m.version, m.sender_id, m.content, m.attachments,
+      m.client_message_id, m.sent_at, m.edited_at, m.deleted_at,
+      case when (select kind from conv) = 'direct' then exists (
+        select 1 from markers o where o.user_id <> m.sender_id and o.read_up_to_version >= m.version
+      ) end as read_by_other
+    from messages m
+    where m.conversation_id = ${conversationId} and m.version >= ${lower} and m.version < ${upper}
+    order by ${ascending ? sql`m.version asc` : sql`m.version desc`}
+    limit ${limit + 1}`
+  const items = rows.slice(0, limit).map(toMessageView)
+  return { items, nextCursor: rows.length > limit ? items.at(-1)!.id : null }
+}
