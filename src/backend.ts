@@ -1,5 +1,8 @@
 import type { UpgradeWebSocket } from 'hono/ws'
 import { createApp } from './http/app.ts'
+import { auditRoutes } from './http/routes/audit.ts'
+import { Hub } from './realtime/hub.ts'
+import { realtimeRoutes } from './realtime/ws-route.ts'
 import type { Services } from './services.ts'
 
 /**
@@ -7,14 +10,29 @@ import type { Services } from './services.ts'
  * the background parts (the log follower) with a `close` that stops them.
  */
 export async function createBackend(services: Services, upgradeWebSocket?: UpgradeWebSocket) {
+  const hub = new Hub({ services })
+  await hub.start()
   const app = createApp(services, {
     upgradeWebSocket,
-    mount: [],
+    mount: [
+      ...(upgradeWebSocket ? [realtimeRoutes({ hub, upgradeWebSocket })] : []),
+      auditRoutes(services),
+    ],
   })
   return {
     app,
+    hub,
+    /**
+     * Refuses new sockets, closes the open ones with 1001 and waits for the frames being
+     * handled (acknowledged messages are committed first).
+     */
+    async closeSockets() {
+      await hub.closeSockets()
+    },
     /** Stops background work and closes the database; sockets are closed by the caller first. */
     async close() {
+      await hub.closeSockets()
+      await hub.stop()
       await services.db.close()
     },
   }

@@ -44,6 +44,7 @@ export async function startNodeServer(
     services,
     close() {
       closing ??= (async () => {
+        await backend.closeSockets()
         for (const ws of wss.clients) ws.close(1001, 'server shutting down')
         await new Promise<void>((resolve) => server.close(() => resolve()))
         await backend.close()

@@ -1,0 +1,330 @@
+import {
+  cursorOf,
+  type LogCursor,
+  type RecordedEvent,
+  readAllOfStreams,
+} from '../eventstore/event-store.ts'
+import type { AuthUser } from '../http/auth.ts'
+import type { Logger } from '../logger.ts'
+import { findMembership } from '../projections/members.ts'
+import type { Services } from '../services.ts'
+import { Connection, isAfter } from './connection.ts'
+import { type OutgoingEvent, prepareEvents } from './event-frames.ts'
+import { LogFollower } from './log-follower.ts'
+import { canSee, MembershipCache, type MemberWindow } from './membership-cache.ts'
+import { CloseCode, type SignalFrame } from './protocol.ts'
+import type { Transport } from './transport.ts'
+import { TypingTracker } from './typing-tracker.ts'
+
+/** Ephemeral signals (typing, joins) travel here; never on the log channel. */
+export const SIGNAL_CHANNEL = 'realtime'
+const BACKLOG_PAGE = 500
+
+type SignalKind = 'typing' | 'stop' | 'join' | 'leave'
+type Signal = { k: SignalKind; c: string; u: string }
+
+export type HubOptions = {
+  services: Services
+  /** Safety-net poll of the log follower. */
+  pollIntervalMs?: number
+}
+
+/**
+ * The real-time side of one process: the log follower, the sockets connected here, and the
+ * routing of each logged event and each ephemeral signal to the sockets allowed to see it.
+ */
+export class Hub {
+  readonly services: Services
+  readonly log: Logger
+  readonly maxBufferedBytes: number
+  readonly typingTimeoutMs: number
+  private readonly follower: LogFollower
+  private readonly cache = new MembershipCache()
+  private readonly connections = new Set<Connection>()
+  private readonly byUser = new Map<string, Set<Connection>>()
+  private readonly joinedIndex = new Map<string, Set<Connection>>()
+  private attaching: Connection[] = []
+  private readonly catchUps = new Set<Promise<void>>()
+  private readonly typing: TypingTracker
+  private accepting = false
+  private pingTimer: ReturnType<typeof setInterval> | null = null
+  private unsubscribeSignals: (() => void) | null = null
+
+  constructor(options: HubOptions) {
+    const { services } = options
+    this.services = services
+    this.log = services.log.child({ component: 'realtime' })
+    this.maxBufferedBytes = services.config.WS_MAX_BUFFERED_BYTES
+    this.typingTimeoutMs = services.config.TYPING_TIMEOUT_MS
+    this.typing = new TypingTracker(this.typingTimeoutMs, (c, u) =>
+      this.toMembers(c, u, 'user_stopped_typing'),
+    )
+    this.follower = new LogFollower({
+      sql: services.db.sql,
+      signals: services.db.signals,
+      log: this.log,
+      pollIntervalMs: options.pollIntervalMs,
+      retryHeldBack: services.db.mode === 'postgres',
+      beforeRead: () => this.placeAttaching(),
+      onEvents: (events) => this.route(events),
+    })
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribeSignals = await this.services.db.signals.subscribe(SIGNAL_CHANNEL, (p) =>
+      this.onSignal(p),
+    )
+    await this.follower.start()
+    this.pingTimer = setInterval(() => {
+      for (const conn of this.connections) conn.heartbeat()
+    }, this.services.config.WS_PING_INTERVAL_MS)
+    this.pingTimer.unref?.()
+    this.accepting = true
+  }
+
+  get isAccepting(): boolean {
+    return this.accepting
+  }
+
+  /** The follower's place in the log (for tests and diagnostics). */
+  get cursor(): LogCursor {
+    return this.follower.cursor
+  }
+
+  stats() {
+    return { connections: this.connections.size, ...this.cache.size }
+  }
+
+  /**
+   * A socket opened for `user`. It is placed in the log at the follower's next turn: with
+   * `since`, its backlog goes out first, then `ready`, then live events.
+   */
+  open(user: AuthUser, since: LogCursor | null, transport: Transport): Connection {
+    const conn = new Connection(user, since, transport, this)
+    if (!this.accepting) {
+      conn.close(CloseCode.goingAway, 'server shutting down')
+      return conn
+    }
+    this.connections.add(conn)
+    let mine = this.byUser.get(user.id)
+    if (!mine) {
+      mine = new Set()
+      this.byUser.set(user.id, mine)
+      this.cache.track(user.id)
+    }
+    mine.add(conn)
+    this.attaching.push(conn)
+    this.follower.wake()
+    return conn
+  }
+
+  /** The socket of `conn` closed. */
+  onClose(conn: Connection): void {
+    if (conn.closed) return
+    conn.onClosed()
+    if (!this.connections.delete(conn)) return
+    const userId = conn.user.id
+    const mine = this.byUser.get(userId)
+    mine?.delete(conn)
+    if (mine && mine.size === 0) {
+      this.byUser.delete(userId)
+      this.cache.untrack(userId)
+    }
+    for (const conversationId of [...conn.joined]) {
+      this.leaveConversation(conn, conversationId)
+      if (!this.userJoinedHere(userId, conversationId)) {
+        void this.publishSignal('leave', conversationId, userId)
+      }
+    }
+    for (const conversationId of conn.typingIn.keys()) {
+      void this.publishSignal('stop', conversationId, userId)
+    }
+  }
+
+  joinConversation(conn: Connection, conversationId: string): void {
+    conn.joined.add(conversationId)
+    let set = this.joinedIndex.get(conversationId)
+    if (!set) {
+      set = new Set()
+      this.joinedIndex.set(conversationId, set)
+    }
+    set.add(conn)
+  }
+
+  leaveConversation(conn: Connection, conversationId: string): void {
+    conn.joined.delete(conversationId)
+    const set = this.joinedIndex.get(conversationId)
+    set?.delete(conn)
+    if (set?.size === 0) this.joinedIndex.delete(conversationId)
+  }
+
+  /** Whether the user is in the conversation now: from the cache, else the read model. */
+  async isCurrentMember(conversationId: string, userId: string): Promise<boolean> {
+    if (this.cache.isCurrentMember(conversationId, userId)) return true
+    const m = await findMembership(this.services.db.sql, conversationId, userId)
+    return m !== null && m.leftVersion === null
+  }
+
+  /** Sends an ephemeral signal to every process (this one included, in memory). */
+  async publishSignal(k: SignalKind, c: string, u: string): Promise<void> {
+    try {
+      await this.services.db.signals.publish(SIGNAL_CHANNEL, JSON.stringify({ k, c, u }))
+    } catch (error) {
+      this.log.warn('could not publish a signal', { error, kind: k })
+    }
+  }
+
+  /**
+   * Shutdown, first half: refuse new sockets, close every socket with 1001, wait for the
+   * frames being handled to finish (so an acknowledged message is committed), and drop the
+   * sockets that have not finished their closing handshake after `graceMs`.
+   */
+  async closeSockets(graceMs = 3000): Promise<void> {
+    this.accepting = false
+    const open = [...this.connections]
+    for (const conn of open) conn.close(CloseCode.goingAway, 'server shutting down')
+    await Promise.allSettled(open.map((c) => c.settled()))
+    const deadline = Date.now() + graceMs
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    for (const conn of this.connections) conn.terminate()
+  }
+
+  /** Shutdown, second half: stop following the log and listening for signals. */
+  async stop(): Promise<void> {
+    this.accepting = false
+    if (this.pingTimer) clearInterval(this.pingTimer)
+    this.unsubscribeSignals?.()
+    this.typing.clear()
+    await this.follower.stop()
+    await Promise.allSettled([...this.catchUps])
+  }
+
+  /** In the follower's turn, before it reads: places new sockets at its cursor. */
+  private async placeAttaching(): Promise<void> {
+    if (this.attaching.length === 0) return
+    const batch = this.attaching
+    this.attaching = []
+    await this.cache.load(this.services.db.sql)
+    const at = this.follower.cursor
+    for (const conn of batch) {
+      if (conn.closed) continue
+      if (!conn.since || !isAfter(at, conn.since)) {
+        conn.goLive(at)
+        continue
+      }
+      conn.state = 'catching_up'
+      const windows = this.cache.windowsOf(conn.user.id)
+      const task = this.catchUp(conn, conn.since, at, windows).finally(() => {
+        this.catchUps.delete(task)
+      })
+      this.catchUps.add(task)
+    }
+  }
+
+  /** Sends a resuming socket the events it may see in (from, until], page by page. */
+  private async catchUp(
+    conn: Connection,
+    from: LogCursor,
+    until: LogCursor,
+    windows: Map<string, MemberWindow>,
+  ): Promise<void> {
+    const { sql } = this.services.db
+    const streamIds = [...windows.keys()]
+    let after = from
+    try {
+      for (;;) {
+        const page = await readAllOfStreams(sql, { after, until, streamIds, limit: BACKLOG_PAGE })
+        const visible = page.filter((e) => {
+          const window = windows.get(e.streamId)
+          return window !== undefined && canSee(window, e, conn.user.id)
+        })
+        for (const out of await prepareEvents(sql, visible, this.cache.kindOf)) {
+          if (out) conn.sendEvent(out)
+        }
+        if (conn.closed || page.length < BACKLOG_PAGE) break
+        after = cursorOf(page.at(-1)!)
+        await conn.drained()
+      }
+      conn.finishCatchUp(until)
+    } catch (error) {
+      this.log.error('backlog failed', { error, connection: conn.id })
+      conn.close(1011, 'backlog failed; reconnect with since')
+    }
+  }
+
+  /** Routes a batch of log events, in log order, to the sockets allowed to see each. */
+  private async route(events: RecordedEvent[]): Promise<void> {
+    const prepared = await prepareEvents(this.services.db.sql, events, this.cache.kindOf)
+    events.forEach((event, i) => {
+      this.cache.apply(event)
+      const out = prepared[i]
+      if (out) this.deliver(event, out)
+    })
+  }
+
+  private deliver(event: RecordedEvent, out: OutgoingEvent) {
+    for (const userId of this.cache.recipients(event)) {
+      const mine = this.byUser.get(userId)
+      if (!mine) continue
+      for (const conn of mine) conn.deliver(out)
+    }
+    if (event.type === 'ParticipantLeft') {
+      for (const conn of this.byUser.get(event.data.userId) ?? []) {
+        this.leaveConversation(conn, event.streamId)
+      }
+    }
+  }
+
+  private onSignal(payload: string) {
+    let signal: Signal
+    try {
+      signal = JSON.parse(payload)
+    } catch {
+      return
+    }
+    const { k, c, u } = signal
+    switch (k) {
+      case 'typing':
+        if (this.typing.start(c, u)) this.toMembers(c, u, 'user_typing')
+        return
+      case 'stop':
+        if (this.typing.stop(c, u)) this.toMembers(c, u, 'user_stopped_typing')
+        return
+      case 'join':
+        this.toJoined(c, u, 'user_joined')
+        return
+      case 'leave':
+        this.toJoined(c, u, 'user_left')
+        return
+      default:
+        return
+    }
+  }
+
+  /** To the sockets here of the conversation's other current participants. */
+  private toMembers(conversationId: string, userId: string, type: SignalFrame['type']) {
+    const text = JSON.stringify({ type, conversationId, userId } satisfies SignalFrame)
+    for (const member of this.cache.currentMembers(conversationId)) {
+      if (member === userId) continue
+      for (const conn of this.byUser.get(member) ?? []) {
+        if (conn.state !== 'attaching') conn.sendText(text)
+      }
+    }
+  }
+
+  /** To the sockets here of other users that joined the conversation. */
+  private toJoined(conversationId: string, userId: string, type: SignalFrame['type']) {
+    const text = JSON.stringify({ type, conversationId, userId } satisfies SignalFrame)
+    for (const conn of this.joinedIndex.get(conversationId) ?? []) {
+      if (conn.user.id !== userId) conn.sendText(text)
+    }
+  }
+
+  private userJoinedHere(userId: string, conversationId: string): boolean {
+    for (const conn of this.byUser.get(userId) ?? [])
+      if (conn.joined.has(conversationId)) return true
+    return false
+  }
+}

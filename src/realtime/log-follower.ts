@@ -1,0 +1,134 @@
+import {
+  cursorOf,
+  headCursor,
+  type LogCursor,
+  type RecordedEvent,
+  readAll,
+} from '../eventstore/event-store.ts'
+import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
+import type { Signals } from '../eventstore/signals.ts'
+import type { Sql } from '../eventstore/sql.ts'
+import type { Logger } from '../logger.ts'
+
+export type LogFollowerOptions = {
+  sql: Sql
+  signals: Signals
+  log: Logger
+  /** Runs at the start of every turn, while no event is being applied (attaching sockets). */
+  beforeRead?: () => Promise<void>
+  /** Receives each batch in log order; the cursor moves past it once this resolves. */
+  onEvents: (events: RecordedEvent[]) => Promise<void>
+  /** Safety-net poll, for a lost notification. */
+  pollIntervalMs?: number
+  batchSize?: number
+  /**
+   * Look for committed events held back by an older running transaction (PostgreSQL), and
+   * read again shortly: that transaction may not append, so no notification would come.
+   */
+  retryHeldBack?: boolean
+}
+
+const MAX_HELD_RETRY_MS = 100
+
+/**
+ * The one reader of the log in a process. Woken by the log channel (NOTIFY on PostgreSQL),
+ * by a resync whenever the LISTEN connection is (re)established, and by a slow poll; each turn
+ * reads every batch after its cursor. Turns never overlap.
+ */
+export class LogFollower {
+  cursor: LogCursor = { transactionId: '0', position: 0 }
+  private dirty = false
+  private running: Promise<void> | null = null
+  private stopped = false
+  private unsubscribe: (() => void) | null = null
+  private poll: ReturnType<typeof setInterval> | null = null
+  private heldTimer: ReturnType<typeof setTimeout> | null = null
+  private heldDelay = 0
+
+  constructor(private readonly options: LogFollowerOptions) {}
+
+  /** Starts at the head of the log: a new process delivers only what happens from now on. */
+  async start(): Promise<void> {
+    this.cursor = await headCursor(this.options.sql)
+    this.unsubscribe = await this.options.signals.subscribe(
+      LOG_CHANNEL,
+      () => this.wake(),
+      () => this.wake(),
+    )
+    this.poll = setInterval(() => this.wake(), this.options.pollIntervalMs ?? 1000)
+    this.poll.unref?.()
+    this.wake()
+  }
+
+  /** Asks for a turn: now if idle, else right after the current one. */
+  wake(): void {
+    if (this.stopped) return
+    this.dirty = true
+    this.running ??= this.run().finally(() => {
+      this.running = null
+      if (this.dirty && !this.stopped) this.wake()
+    })
+  }
+
+  /** Resolves after the current turn (if any) has finished. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.poll) clearInterval(this.poll)
+    if (this.heldTimer) clearTimeout(this.heldTimer)
+    this.unsubscribe?.()
+    await this.idle()
+  }
+
+  private async run(): Promise<void> {
+    const { sql, batchSize = 500 } = this.options
+    while (this.dirty && !this.stopped) {
+      this.dirty = false
+      try {
+        await this.options.beforeRead?.()
+        let progressed = false
+        for (;;) {
+          const batch = await readAll(sql, { after: this.cursor, limit: batchSize })
+          if (batch.length > 0) {
+            await this.options.onEvents(batch)
+            this.cursor = cursorOf(batch.at(-1)!)
+            progressed = true
+          }
+          if (batch.length < batchSize || this.stopped) break
+        }
+        if (this.options.retryHeldBack && !this.stopped) await this.checkHeldBack(progressed)
+      } catch (error) {
+        if (this.stopped) return
+        this.options.log.error('log follower turn failed; retrying', { error })
+        this.scheduleRetry(1000)
+        return
+      }
+    }
+  }
+
+  private async checkHeldBack(progressed: boolean) {
+    const [row] = await this.options.sql<{ held: boolean }[]>`
+      select exists (
+        select 1 from events
+        where (transaction_id, position) > (${this.cursor.transactionId}::xid8, ${this.cursor.position}::bigint)
+      ) as held`
+    if (!row?.held) {
+      this.heldDelay = 0
+      return
+    }
+    this.heldDelay = progressed ? 2 : Math.min(MAX_HELD_RETRY_MS, Math.max(2, this.heldDelay * 2))
+    this.scheduleRetry(this.heldDelay)
+  }
+
+  private scheduleRetry(ms: number) {
+    if (this.heldTimer) return
+    this.heldTimer = setTimeout(() => {
+      this.heldTimer = null
+      this.wake()
+    }, ms)
+    this.heldTimer.unref?.()
+  }
+}

@@ -1,0 +1,69 @@
+import type { OpenAPIHono } from '@hono/zod-openapi'
+import type { UpgradeWebSocket, WSEvents } from 'hono/ws'
+import { cursorAt, type LogCursor } from '../eventstore/event-store.ts'
+import type { Queryable } from '../eventstore/sql.ts'
+import { ApiError } from '../http/api-error.ts'
+import { AuthError, type AuthUser, bearerToken } from '../http/auth.ts'
+import type { Env } from '../http/env.ts'
+import type { Connection } from './connection.ts'
+import type { Hub } from './hub.ts'
+import { CloseCode, type ErrorFrame } from './protocol.ts'
+import { transportOf } from './transport.ts'
+
+type Since = { cursor: LogCursor | null } | { error: string }
+
+/**
+ * `GET /ws`: authenticates at the upgrade (401 and no socket without a valid token, from the
+ * Authorization header or `?token=`), resolves `?since=` to a log cursor, and hands the socket
+ * to the hub.
+ */
+export const realtimeRoutes =
+  ({ hub, upgradeWebSocket }: { hub: Hub; upgradeWebSocket: UpgradeWebSocket }) =>
+  (app: OpenAPIHono<Env>) => {
+    const { services } = hub
+    // Deno pings by itself: this is its ping interval (ignored on Node, where the hub pings).
+    const idleTimeout = Math.max(1, Math.ceil(services.config.WS_PING_INTERVAL_MS / 1000))
+    app.get('/ws', async (c) => {
+      if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+        throw new ApiError(426, 'upgrade_required', 'Connect with a WebSocket', undefined, {
+          Upgrade: 'websocket',
+        })
+      }
+      const token = bearerToken(c.req.raw, true)
+      if (!token) throw new AuthError('A bearer token is required')
+      const user = await services.verifyToken(token)
+      if (!hub.isAccepting) throw new ApiError(503, 'unavailable', 'The server is shutting down')
+      const since = await resolveSince(services.db.sql, c.req.query('since'))
+      return upgradeWebSocket(c, socketEvents(hub, user, since), { idleTimeout })
+    })
+  }
+
+/** A position from the client: opaque to it, resolved here to a place in the log. */
+export async function resolveSince(sql: Queryable, raw: string | undefined): Promise<Since> {
+  if (raw === undefined) return { cursor: null }
+  if (!/^\d{1,15}$/.test(raw)) return { error: 'since must be a position the server sent' }
+  const cursor = await cursorAt(sql, Number(raw))
+  if (!cursor) return { error: 'since is ahead of the log' }
+  return { cursor }
+}
+
+function socketEvents(hub: Hub, user: AuthUser, since: Since): WSEvents {
+  let conn: Connection | null = null
+  return {
+    onOpen(_event, ws) {
+      if ('error' in since) {
+        const frame: ErrorFrame = { type: 'error', code: 'invalid_since', message: since.error }
+        ws.send(JSON.stringify(frame))
+        ws.close(CloseCode.badSince, 'invalid since')
+        return
+      }
+      conn = hub.open(user, since.cursor, transportOf(ws))
+    },
+    onMessage(event) {
+      conn?.onMessage(event.data)
+    },
+    onClose() {
+      if (conn) hub.onClose(conn)
+    },
+  }
+}
