@@ -7,6 +7,8 @@ import type { MessageView } from './views.ts'
 /**
  * Keeps `messages` up to date. Content and attachments are the erasable part: an erased
  * `MessageSent`/`MessageEdited` (content null) and a live `UserContentErased` leave the same row.
+ * `erased` follows the last of them (an edit after an erasure brings content back), which is
+ * what replaying an erased log gives too.
  */
 export async function applyMessages(tx: Tx, event: RecordedEvent): Promise<void> {
   switch (event.type) {
@@ -36,10 +38,11 @@ export async function applyMessages(tx: Tx, event: RecordedEvent): Promise<void>
     case 'UserContentErased':
       if (event.data.messageIds.length === 0) return
       await tx`
-        update messages set content = null, attachments = '[]'::jsonb, erased = true
+        update messages
+        set content = null, erased = true,
+          attachments = case when deleted_at is null then '[]'::jsonb end
         where conversation_id = ${event.streamId}
-          and message_id = any(${event.data.messageIds}::text[])
-          and deleted_at is null`
+          and message_id = any(${event.data.messageIds}::text[])`
       return
     default:
       return

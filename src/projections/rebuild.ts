@@ -1,0 +1,95 @@
+import {
+  LOG_START,
+  type LogCursor,
+  type RecordedEvent,
+  toRecordedEvent,
+} from '../eventstore/event-store.ts'
+import type { Sql, Tx } from '../eventstore/sql.ts'
+import { type ProjectionTable, projections, replayIntoProjections } from './index.ts'
+
+export const REPLAY_BATCH_SIZE = 1000
+
+export type RebuildResult = { events: number; tables: string[] }
+
+/** Every table of every projection; a projection that declares none cannot be rebuilt. */
+export function projectionTables(): ProjectionTable[] {
+  return projections.flatMap((p) => {
+    if (!p.tables?.length) {
+      throw new Error(`projection ${p.name} declares no tables: it cannot be rebuilt`)
+    }
+    return p.tables
+  })
+}
+
+/**
+ * Holds appends (and erasures, which update the log) off until the transaction ends: SHARE
+ * conflicts with the row-exclusive lock every insert or update takes, and waits for the
+ * transactions that already hold one. Readers are not blocked.
+ */
+export async function holdOffAppends(tx: Tx): Promise<void> {
+  await tx`lock table events in share mode`
+}
+
+/**
+ * The log in log order, in batches, for a transaction that holds appends off. It does not use
+ * `readAll`'s "older than every running transaction" horizon on purpose: an appender blocked
+ * by the lock may hold an older transaction id than events that are already committed, and
+ * would hide them; with appends held off, every committed row is final.
+ */
+export async function* readLogForReplay(
+  tx: Tx,
+  batchSize = REPLAY_BATCH_SIZE,
+): AsyncGenerator<RecordedEvent[]> {
+  let after: LogCursor = LOG_START
+  for (;;) {
+    const rows = await tx.unsafe(
+      `select position, transaction_id, stream_id, version, type, schema_version, data,
+         content, content_digest, metadata, recorded_at, hash
+       from events
+       where (transaction_id, position) > ($1::xid8, $2::bigint)
+       order by transaction_id, position
+       limit $3`,
+      [after.transactionId, after.position, batchSize],
+    )
+    if (rows.length === 0) return
+    const events = rows.map((row) => toRecordedEvent(row as never))
+    const last = events.at(-1)!
+    after = { transactionId: last.transactionId, position: last.position }
+    yield events
+  }
+}
+
+/** Replays the whole log into the (empty) projection tables visible on the search path. */
+export async function replayLog(
+  tx: Tx,
+  options: { batchSize?: number; onProgress?: (events: number) => void } = {},
+): Promise<number> {
+  let count = 0
+  for await (const events of readLogForReplay(tx, options.batchSize)) {
+    await replayIntoProjections(tx, events)
+    count += events.length
+    options.onProgress?.(count)
+  }
+  return count
+}
+
+/**
+ * Rebuilds every read model from the log in one transaction: holds appends off, truncates the
+ * projection tables and checkpoints, and replays the log in batches. Readers of the read
+ * models wait for the commit rather than see half-built tables; appends resume after it.
+ */
+export async function rebuildProjections(
+  sql: Sql,
+  options: { batchSize?: number; onProgress?: (events: number) => void } = {},
+): Promise<RebuildResult> {
+  const tables = projectionTables().map((t) => t.name)
+  return sql.begin(async (tx) => {
+    await holdOffAppends(tx)
+    await tx.unsafe(`truncate ${tables.map(quoteIdent).join(', ')}`)
+    await tx`delete from projection_checkpoints where projection = any(${projections.map((p) => p.name)}::text[])`
+    const events = await replayLog(tx, options)
+    return { events, tables }
+  })
+}
+
+export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`

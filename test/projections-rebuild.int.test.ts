@@ -1,0 +1,364 @@
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ConversationCommand } from '../src/domain/commands.ts'
+import { directConversationId, newId } from '../src/domain/conversation-id.ts'
+import { DomainError } from '../src/domain/errors.ts'
+import { getMessageView } from '../src/projections/messages.ts'
+import { rebuildProjections } from '../src/projections/rebuild.ts'
+import { searchMessages } from '../src/projections/search.ts'
+import { verifyProjections } from '../src/projections/verify.ts'
+import type { Services } from '../src/services.ts'
+import { createChatServices } from './support/chat-services.ts'
+import { eraseUserContentForTest } from './support/erase-content.ts'
+
+let services: Services
+beforeAll(async () => {
+  services = await createChatServices()
+})
+afterAll(async () => {
+  await services?.db.close()
+})
+
+const users = ['u0', 'u1', 'u2', 'u3', 'u4', 'u5', 'u6']
+const words = ['alpha', 'beta', 'Gamma', 'Zürich', 'naïve', 'o’brien', '42', 'hello', 'world']
+const user = fc.constantFrom(...users)
+const text = fc
+  .array(fc.constantFrom(...words), { minLength: 1, maxLength: 6 })
+  .map((w) => w.join(' '))
+
+type Op =
+  | { op: 'direct'; from: string; to: string; text: string }
+  | { op: 'group'; creator: string; others: string[]; title: string }
+  | { op: 'send'; from: string; member: number; conv: number; text: string }
+  | { op: 'edit'; msg: number; text: string; bySender: boolean; actor: string }
+  | { op: 'delete'; msg: number; bySender: boolean; actor: string }
+  | { op: 'read'; actor: string; conv: number; msg: number | null }
+  | { op: 'add'; actor: string; conv: number; userId: string }
+  | { op: 'leave'; actor: string; conv: number }
+  | { op: 'erase'; userId: string }
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 30, arbitrary: fc.record({ op: fc.constant('direct'), from: user, to: user, text }) },
+  {
+    weight: 10,
+    arbitrary: fc.record({
+      op: fc.constant('group'),
+      creator: user,
+      others: fc.uniqueArray(user, { minLength: 2, maxLength: 4 }),
+      title: fc.constantFrom('team', 'Ünïcode', 'x'),
+    }),
+  },
+  {
+    weight: 80,
+    arbitrary: fc.record({
+      op: fc.constant('send'),
+      from: user,
+      member: fc.nat(),
+      conv: fc.nat(),
+      text,
+    }),
+  },
+  {
+    weight: 20,
+    arbitrary: fc.record({
+      op: fc.constant('edit'),
+      msg: fc.nat(),
+      text,
+      bySender: fc.boolean(),
+      actor: user,
+    }),
+  },
+  {
+    weight: 20,
+    arbitrary: fc.record({
+      op: fc.constant('delete'),
+      msg: fc.nat(),
+      bySender: fc.boolean(),
+      actor: user,
+    }),
+  },
+  {
+    weight: 30,
+    arbitrary: fc.record({
+      op: fc.constant('read'),
+      actor: user,
+      conv: fc.nat(),
+      msg: fc.option(fc.nat(), { nil: null }),
+    }),
+  },
+  {
+    weight: 10,
+    arbitrary: fc.record({ op: fc.constant('add'), actor: user, conv: fc.nat(), userId: user }),
+  },
+  { weight: 10, arbitrary: fc.record({ op: fc.constant('leave'), actor: user, conv: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('erase'), userId: user }) },
+)
+
+type World = {
+  conversations: { id: string; members: Set<string> }[]
+  messages: { id: string; conversationId: string; senderId: string }[]
+}
+
+async function runOp(world: World, op: Op) {
+  const now = services.clock().toISOString()
+  const exec = (actorId: string, command: ConversationCommand) =>
+    services.execute(command, { actorId, now })
+  const pick = <T>(xs: T[], i: number) => (xs.length ? xs[i % xs.length]! : null)
+  switch (op.op) {
+    case 'direct': {
+      const conversationId = directConversationId(op.from, op.to)
+      const messageId = newId()
+      await exec(op.from, {
+        type: 'SendMessage',
+        conversationId,
+        messageId,
+        content: op.text,
+        receiverId: op.to,
+      })
+      if (!world.conversations.some((c) => c.id === conversationId)) {
+        world.conversations.push({ id: conversationId, members: new Set([op.from, op.to]) })
+      }
+      world.messages.push({ id: messageId, conversationId, senderId: op.from })
+      return
+    }
+    case 'group': {
+      const conversationId = newId()
+      await exec(op.creator, {
+        type: 'StartConversation',
+        conversationId,
+        kind: 'group',
+        participantIds: op.others,
+        title: op.title,
+      })
+      world.conversations.push({ id: conversationId, members: new Set([op.creator, ...op.others]) })
+      return
+    }
+    case 'send': {
+      const conv = pick(world.conversations, op.conv)
+      if (!conv) return
+      const messageId = newId()
+      // mostly a member (a real history); sometimes anyone (a rejected command)
+      const from = op.member % 5 === 0 ? op.from : (pick([...conv.members], op.member) ?? op.from)
+      await exec(from, {
+        type: 'SendMessage',
+        conversationId: conv.id,
+        messageId,
+        content: op.text,
+      })
+      world.messages.push({ id: messageId, conversationId: conv.id, senderId: from })
+      return
+    }
+    case 'edit':
+    case 'delete': {
+      const m = pick(world.messages, op.msg)
+      if (!m) return
+      const actorId = op.bySender ? m.senderId : op.actor
+      await exec(
+        actorId,
+        op.op === 'edit'
+          ? {
+              type: 'EditMessage',
+              conversationId: m.conversationId,
+              messageId: m.id,
+              content: op.text,
+            }
+          : { type: 'DeleteMessage', conversationId: m.conversationId, messageId: m.id },
+      )
+      return
+    }
+    case 'read': {
+      const conv = pick(world.conversations, op.conv)
+      if (!conv) return
+      const inConv = world.messages.filter((m) => m.conversationId === conv.id)
+      const target = op.msg === null ? null : pick(inConv, op.msg)
+      await exec(op.actor, {
+        type: 'MarkRead',
+        conversationId: conv.id,
+        upToMessageId: target?.id ?? null,
+      })
+      return
+    }
+    case 'add': {
+      const conv = pick(world.conversations, op.conv)
+      if (!conv) return
+      await exec(op.actor, { type: 'AddParticipant', conversationId: conv.id, userId: op.userId })
+      conv.members.add(op.userId)
+      return
+    }
+    case 'leave': {
+      const conv = pick(world.conversations, op.conv)
+      if (!conv) return
+      await exec(op.actor, { type: 'LeaveConversation', conversationId: conv.id })
+      conv.members.delete(op.actor)
+      return
+    }
+    case 'erase':
+      await eraseUserContentForTest(services.db.sql, op.userId, now)
+      return
+  }
+}
+
+describe('rebuild and verify', () => {
+  it('a random history of 1,200 commands rebuilds into exactly the live tables', async () => {
+    const world: World = { conversations: [], messages: [] }
+    let commands = 0
+    let rejected = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 400, maxLength: 400 }), async (ops) => {
+        for (const op of ops) {
+          commands++
+          try {
+            await runOp(world, op)
+          } catch (error) {
+            if (!(error instanceof DomainError)) throw error
+            rejected++
+          }
+        }
+        const { differences } = await verifyProjections(services.db.sql)
+        expect(differences).toEqual([])
+      }),
+      { numRuns: 3, endOnFailure: true },
+    )
+    expect(commands).toBeGreaterThanOrEqual(1200)
+    // most commands were accepted, so the history is a real one
+    expect(rejected).toBeLessThan(commands / 2)
+    const [counts] = await services.db.sql<{ messages: number; erased: number; deleted: number }[]>`
+      select count(*)::int as messages, count(*) filter (where erased)::int as erased,
+        count(*) filter (where deleted_at is not null)::int as deleted
+      from messages`
+    expect(counts!.messages).toBeGreaterThan(300)
+    expect(counts!.deleted).toBeGreaterThan(0)
+
+    const before = await snapshot()
+    const rebuilt = await rebuildProjections(services.db.sql, { batchSize: 97 })
+    expect(rebuilt.events).toBeGreaterThan(commands / 2)
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('finds exactly a hand-changed, a deleted and an added row, and a rebuild repairs them', async () => {
+    const sql = services.db.sql
+    const [member] = await sql<{ conversation_id: string; user_id: string }[]>`
+      select conversation_id, user_id from conversation_members order by 1, 2 limit 1`
+    await sql`
+      update conversation_members set unread_count = unread_count + 5
+      where conversation_id = ${member!.conversation_id} and user_id = ${member!.user_id}`
+    let result = await verifyProjections(sql)
+    expect(result.differences).toEqual([
+      expect.objectContaining({
+        table: 'conversation_members',
+        kind: 'changed',
+        key: { conversation_id: member!.conversation_id, user_id: member!.user_id },
+        columns: ['unread_count'],
+      }),
+    ])
+    const d = result.differences[0]!
+    expect(Number(d.live!.unread_count) - Number(d.rebuilt!.unread_count)).toBe(5)
+
+    const [message] = await sql<{ conversation_id: string; version: number }[]>`
+      select conversation_id, version from messages order by 1, 2 limit 1`
+    await sql`delete from messages where conversation_id = ${message!.conversation_id} and version = ${message!.version}`
+    await sql`
+      insert into conversations (conversation_id, kind, title, created_by, created_at)
+      values ('ghost', 'group', 'ghost', 'nobody', now())`
+    result = await verifyProjections(sql)
+    expect(result.differences.map((x) => [x.table, x.kind, x.key])).toEqual([
+      [
+        'conversation_members',
+        'changed',
+        { conversation_id: member!.conversation_id, user_id: member!.user_id },
+      ],
+      ['conversations', 'unexpected', { conversation_id: 'ghost' }],
+      [
+        'messages',
+        'missing',
+        { conversation_id: message!.conversation_id, version: message!.version },
+      ],
+    ])
+
+    await rebuildProjections(sql)
+    expect((await verifyProjections(sql)).differences).toEqual([])
+  })
+
+  it('erased content leaves messages, previews and search, live and after a rebuild', async () => {
+    const sql = services.db.sql
+    const exec = (actorId: string, command: ConversationCommand) =>
+      services.execute(command, { actorId, now: services.clock().toISOString() })
+    const conversationId = directConversationId('eve', 'frank')
+    const m1 = newId()
+    const m2 = newId()
+    await exec('eve', {
+      type: 'SendMessage',
+      conversationId,
+      messageId: m1,
+      content: 'secretword one',
+      receiverId: 'frank',
+    })
+    await exec('eve', {
+      type: 'SendMessage',
+      conversationId,
+      messageId: m2,
+      content: 'secretword two',
+      attachments: [{ url: 'https://x.test/a.png', name: 'a.png', mimeType: 'image/png', size: 3 }],
+    })
+    await exec('eve', {
+      type: 'EditMessage',
+      conversationId,
+      messageId: m2,
+      content: 'secretword edited',
+    })
+    const found = await searchMessages(sql, { userId: 'frank', query: 'secretword', limit: 10 })
+    expect(found.items).toHaveLength(2)
+
+    await eraseUserContentForTest(sql, 'eve', services.clock().toISOString())
+    const check = async () => {
+      expect(await getMessageView(sql, m2)).toMatchObject({
+        content: null,
+        attachments: [],
+        deletedAt: null,
+      })
+      const after = await searchMessages(sql, { userId: 'frank', query: 'secretword', limit: 10 })
+      expect(after.items).toEqual([])
+      const [row] = await sql<{ preview: string | null }[]>`
+        select left(content, 200) as preview from messages where message_id = ${m2}`
+      expect(row!.preview).toBeNull()
+    }
+    await check()
+    expect((await verifyProjections(sql)).differences).toEqual([])
+    await rebuildProjections(sql)
+    await check()
+  })
+
+  it('a rebuild while messages are sent misses none of them', async () => {
+    const sql = services.db.sql
+    // eight conversations, five messages each, sent one after another per conversation
+    const chains = Array.from({ length: 8 }, async (_, c) => {
+      for (let i = 0; i < 5; i++) {
+        await services.execute(
+          {
+            type: 'SendMessage',
+            conversationId: directConversationId(`p${c}`, 'q'),
+            messageId: newId(),
+            content: `concurrent ${i}`,
+            receiverId: 'q',
+          },
+          { actorId: `p${c}`, now: services.clock().toISOString() },
+        )
+      }
+    })
+    const rebuilds = [rebuildProjections(sql), rebuildProjections(sql)]
+    await Promise.all([...chains, ...rebuilds])
+    expect((await verifyProjections(sql)).differences).toEqual([])
+    const [row] = await sql<{ n: number }[]>`
+      select count(*)::int as n from messages where sender_id like 'p%' and content like 'concurrent%'`
+    expect(row!.n).toBe(40)
+  })
+})
+
+async function snapshot() {
+  const sql = services.db.sql
+  return {
+    members: await sql`select * from conversation_members order by conversation_id, user_id`,
+    conversations: await sql`select * from conversations order by conversation_id`,
+    messages: await sql`select * from messages order by conversation_id, version`,
+  }
+}
