@@ -65,7 +65,7 @@ export class Hub {
       log: this.log,
       pollIntervalMs: options.pollIntervalMs,
       retryHeldBack: services.db.mode === 'postgres',
-      beforeRead: () => this.placeAttaching(),
+      afterRead: () => this.placeAttaching(),
       onEvents: (events) => this.route(events),
     })
   }
@@ -201,7 +201,7 @@ export class Hub {
     await Promise.allSettled([...this.catchUps])
   }
 
-  /** In the follower's turn, before it reads: places new sockets at its cursor. */
+  /** In the follower's turn, after it read all it can see: places new sockets at its cursor. */
   private async placeAttaching(): Promise<void> {
     if (this.attaching.length === 0) return
     const batch = this.attaching

@@ -14,8 +14,11 @@ export type LogFollowerOptions = {
   sql: Sql
   signals: Signals
   log: Logger
-  /** Runs at the start of every turn, while no event is being applied (attaching sockets). */
-  beforeRead?: () => Promise<void>
+  /**
+   * Runs at the end of every turn, once the follower has read all it can see, while no event is
+   * being applied: the cursor is as fresh as it gets (attaching sockets).
+   */
+  afterRead?: () => Promise<void>
   /** Receives each batch in log order; the cursor moves past it once this resolves. */
   onEvents: (events: RecordedEvent[]) => Promise<void>
   /** Safety-net poll, for a lost notification. */
@@ -88,7 +91,6 @@ export class LogFollower {
     while (this.dirty && !this.stopped) {
       this.dirty = false
       try {
-        await this.options.beforeRead?.()
         let progressed = false
         for (;;) {
           const batch = await readAll(sql, { after: this.cursor, limit: batchSize })
@@ -99,6 +101,7 @@ export class LogFollower {
           }
           if (batch.length < batchSize || this.stopped) break
         }
+        await this.options.afterRead?.()
         if (this.options.retryHeldBack && !this.stopped) await this.checkHeldBack(progressed)
       } catch (error) {
         if (this.stopped) return

@@ -1,0 +1,188 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { newId } from '../src/domain/conversation-id.ts'
+import {
+  directConversationId,
+  startTestServer,
+  type TestServer,
+  uniqueUser,
+} from './support/realtime-server.ts'
+import { type Frame, WsClient } from './support/ws-client.ts'
+
+let server: TestServer
+const clients: WsClient[] = []
+beforeAll(async () => {
+  server = await startTestServer()
+})
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()))
+  await server?.close()
+})
+
+async function connect(userId: string, since?: number) {
+  const client = await WsClient.connect(server.wsUrl, { token: await server.token(userId), since })
+  clients.push(client)
+  return client
+}
+
+const run = (actorId: string, command: Parameters<TestServer['services']['execute']>[0]) =>
+  server.services.execute(command, { actorId, now: new Date().toISOString() })
+
+const messageOf = (f: Frame) => f.message as { id: string; content: string }
+const lastPosition = (frames: Frame[]) => {
+  const withPosition = frames.filter((f) => typeof f.position === 'number' && f.type !== 'ack')
+  return withPosition.at(-1)!.position as number
+}
+
+describe('resume with since', () => {
+  it('sends exactly what was missed, in order, then ready, then live events', async () => {
+    const [a, b, x] = [uniqueUser('a'), uniqueUser('b'), uniqueUser('x')]
+    const conversationId = directConversationId(a, b)
+    const b1 = await connect(b)
+    await b1.next('ready')
+    await run(a, {
+      type: 'SendMessage',
+      conversationId,
+      messageId: newId(),
+      content: 'first',
+      receiverId: b,
+    })
+    await b1.next('message_notification')
+    const since = lastPosition(b1.frames)
+    await b1.close()
+
+    const ids: string[] = []
+    for (let i = 0; i < 50; i++) {
+      const messageId = newId()
+      ids.push(messageId)
+      await run(a, { type: 'SendMessage', conversationId, messageId, content: `m${i}` })
+      // events B may not see, interleaved
+      if (i % 10 === 0) {
+        await run(x, {
+          type: 'SendMessage',
+          conversationId: directConversationId(x, a),
+          messageId: newId(),
+          content: 'not for b',
+          receiverId: a,
+        })
+      }
+    }
+    await run(a, { type: 'EditMessage', conversationId, messageId: ids[10]!, content: 'edited' })
+    await run(a, { type: 'DeleteMessage', conversationId, messageId: ids[20]! })
+
+    const b2 = await connect(b, since)
+    const ready = await b2.next('ready')
+    const before = b2.frames.slice(0, b2.frames.indexOf(ready))
+    expect(before.map((f) => f.type)).toEqual([
+      ...ids.map(() => 'message_notification'),
+      'message_edited',
+      'message_deleted',
+    ])
+    expect(before.slice(0, 50).map((f) => messageOf(f).id)).toEqual(ids)
+    expect(before.slice(0, 50).map((f) => messageOf(f).content)).toEqual(ids.map((_, i) => `m${i}`))
+    expect(messageOf(before[50]!)).toMatchObject({ id: ids[10], content: 'edited' })
+    expect(before[51]).toMatchObject({ messageId: ids[20] })
+    expect(before.every((f) => f.conversationId === conversationId)).toBe(true)
+    expect(ready.position).toBeGreaterThanOrEqual(before.at(-1)!.position as number)
+
+    const live = newId()
+    await run(a, { type: 'SendMessage', conversationId, messageId: live, content: 'live' })
+    const after = await b2.waitFor(
+      (f) => f.type === 'message_notification' && messageOf(f).id === live,
+    )
+    expect(b2.frames.indexOf(after)).toBe(b2.frames.indexOf(ready) + 1)
+
+    // resuming from the ready position sends nothing again
+    const b3 = await connect(b, ready.position as number)
+    await b3.next('ready')
+    expect(b3.frames.map((f) => f.type)).toEqual(['message_notification', 'ready'])
+    expect(messageOf(b3.frames[0]!).id).toBe(live)
+  })
+
+  it('without since, ready comes first with the current position', async () => {
+    const u = uniqueUser('u')
+    const client = await connect(u)
+    const ready = await client.next('ready')
+    expect(client.frames[0]).toBe(ready)
+    expect(typeof ready.position).toBe('number')
+    // that position is a valid since
+    const again = await connect(u, ready.position as number)
+    expect(await again.next('ready')).toMatchObject({ position: ready.position })
+    expect(again.events()).toEqual([])
+  })
+
+  it('no skip under concurrency: 20 senders × 50 messages while B reconnects mid-way', async () => {
+    const b = uniqueUser('b')
+    const senders = Array.from({ length: 20 }, (_, i) => uniqueUser(`s${i}`))
+    // senders 0-9 write to B directly; 10-14 and 15-19 share a group with B each
+    const groups = [newId(), newId()]
+    for (const [g, members] of [
+      [groups[0]!, senders.slice(10, 15)],
+      [groups[1]!, senders.slice(15, 20)],
+    ] as const) {
+      await run(members[0]!, {
+        type: 'StartConversation',
+        conversationId: g,
+        kind: 'group',
+        participantIds: [b, ...members.slice(1)],
+        title: 'load',
+      })
+    }
+    const target = (i: number) =>
+      i < 10 ? { receiverId: b } : { conversationId: groups[i < 15 ? 0 : 1]! }
+    const sockets = await Promise.all(senders.map((s) => connect(s)))
+    await Promise.all(sockets.map((s) => s.next('ready')))
+
+    const first = await connect(b)
+    await first.next('ready')
+    // each sender sends its 50 in order, all senders at once; a client retries a message that
+    // lost too many races in a busy group (same clientMessageId: applied once)
+    const sendAll = async (socket: WsClient, i: number) => {
+      const replies: Frame[] = []
+      for (let k = 0; k < 50; k++) {
+        const frame = {
+          type: 'send_message',
+          ...target(i),
+          content: `${i}:${k}`,
+          clientMessageId: `${i}-${k}`,
+        }
+        let reply = await socket.request(frame, 60_000)
+        while (reply.code === 'contention') reply = await socket.request(frame, 60_000)
+        replies.push(reply)
+      }
+      return replies
+    }
+    const acks = sockets.map((socket, i) => sendAll(socket, i))
+    // reconnect once about a third of the messages have arrived
+    await first.waitFor(
+      () => first.frames.filter((f) => f.type === 'message_notification').length >= 300,
+      60_000,
+    )
+    const seenBefore = [...first.frames]
+    await first.close()
+    const second = await connect(b, lastPosition(seenBefore))
+    const replies = (await Promise.all(acks)).flat()
+    expect(replies.filter((r) => r.type !== 'ack')).toEqual([])
+    const total = () =>
+      second.frames.filter((f) => f.type === 'message_notification').length +
+      seenBefore.filter((f) => f.type === 'message_notification').length
+    await second.waitFor(() => total() >= 1000, 60_000)
+    await second.request({ type: 'ping' })
+
+    const received = [...seenBefore, ...second.frames].filter(
+      (f) => f.type === 'message_notification',
+    )
+    const ids = received.map((f) => messageOf(f).id)
+    expect(new Set(ids).size).toBe(1000)
+    expect(ids).toHaveLength(1000)
+    expect(new Set(ids)).toEqual(new Set(replies.map((r) => r.messageId)))
+    // in send order within each conversation, for each sender
+    const bySender = new Map<string, number[]>()
+    for (const f of received) {
+      const [sender, k] = messageOf(f).content.split(':')
+      const key = `${f.conversationId}/${sender}`
+      bySender.set(key, [...(bySender.get(key) ?? []), Number(k)])
+    }
+    expect(bySender.size).toBe(20)
+    for (const ks of bySender.values()) expect(ks).toEqual(Array.from({ length: 50 }, (_, k) => k))
+  })
+})
