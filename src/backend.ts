@@ -1,6 +1,9 @@
 import type { UpgradeWebSocket } from 'hono/ws'
 import { createApp } from './http/app.ts'
+import { corsForApi } from './http/cors.ts'
+import { openApiRoutes } from './http/openapi.ts'
 import { auditRoutes } from './http/routes/audit.ts'
+import { chatRoutes } from './http/routes/chat.ts'
 import { Hub } from './realtime/hub.ts'
 import { realtimeRoutes } from './realtime/ws-route.ts'
 import type { Services } from './services.ts'
@@ -15,8 +18,11 @@ export async function createBackend(services: Services, upgradeWebSocket?: Upgra
   const app = createApp(services, {
     upgradeWebSocket,
     mount: [
+      corsForApi(services.config.CORS_ORIGINS),
       ...(upgradeWebSocket ? [realtimeRoutes({ hub, upgradeWebSocket })] : []),
       auditRoutes(services),
+      chatRoutes(services),
+      openApiRoutes(),
     ],
   })
   return {

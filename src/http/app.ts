@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
+import { HTTPException } from 'hono/http-exception'
 import { secureHeaders } from 'hono/secure-headers'
 import type { UpgradeWebSocket } from 'hono/ws'
 import { pendingMigrations } from '../eventstore/migrations.ts'
@@ -76,7 +77,8 @@ export type App = ReturnType<typeof createApp>
 /** Hono's own HTTPExceptions (malformed JSON and the like) are client errors. */
 function fromHonoError(error: unknown): ApiError | null {
   const e = error as { status?: number; message?: string; name?: string }
-  if (e?.name === 'HTTPException' && typeof e.status === 'number' && e.status < 500) {
+  const isHttpException = error instanceof HTTPException || e?.name === 'HTTPException'
+  if (isHttpException && typeof e.status === 'number' && e.status < 500) {
     return new ApiError(
       e.status as 400,
       e.status === 413 ? 'payload_too_large' : 'invalid_request',

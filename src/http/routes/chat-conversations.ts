@@ -1,0 +1,300 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { directConversationId, newId } from '../../domain/conversation-id.ts'
+import {
+  getConversationView,
+  getReadState,
+  listConversations,
+} from '../../projections/conversations.ts'
+import { listMessages, visibleMessageVersion } from '../../projections/messages.ts'
+import type { Services } from '../../services.ts'
+import { ApiError, badRequest, notFound } from '../api-error.ts'
+import { decodeCursor, encodeCursor } from '../cursor.ts'
+import {
+  ConversationSchema,
+  clientMessageIdSchema,
+  createConversationBody,
+  cursorParam,
+  errors,
+  idSchema,
+  json,
+  limitSchema,
+  MessageSchema,
+  security,
+  userIdSchema,
+} from './chat-schemas.ts'
+import { type ChatApp, execute, requireMembership } from './chat-support.ts'
+
+const conversationBody = z.object({ conversation: ConversationSchema })
+const conversationParams = z.object({ id: idSchema })
+const tags = ['conversations']
+
+const list = createRoute({
+  method: 'get',
+  path: '/conversations',
+  tags,
+  summary: 'Your conversations, by last activity, newest first',
+  security,
+  request: { query: z.object({ limit: limitSchema(), cursor: cursorParam }) },
+  responses: {
+    200: json(
+      z.object({ items: z.array(ConversationSchema), nextCursor: z.string().nullable() }),
+      'A page of conversations',
+    ),
+    400: errors[400],
+    401: errors[401],
+  },
+})
+
+const create = createRoute({
+  method: 'post',
+  path: '/conversations',
+  tags,
+  summary: 'Get or create a direct conversation, or create a group',
+  description:
+    '`{ participantId }`: the direct conversation with that user (201 when new, 200 when it ' +
+    'existed). `{ participantIds, title }`: a new group; an `Idempotency-Key` makes a retry ' +
+    'answer 200 with the group created the first time.',
+  security,
+  request: {
+    headers: z.object({ 'idempotency-key': clientMessageIdSchema.optional() }),
+    body: { required: true, content: { 'application/json': { schema: createConversationBody } } },
+  },
+  responses: {
+    201: json(conversationBody, 'Created'),
+    200: json(conversationBody, 'It existed'),
+    400: errors[400],
+    401: errors[401],
+    413: errors[413],
+  },
+})
+
+const get = createRoute({
+  method: 'get',
+  path: '/conversations/{id}',
+  tags,
+  summary: 'One conversation',
+  security,
+  request: { params: conversationParams },
+  responses: {
+    200: json(conversationBody, 'The conversation'),
+    400: errors[400],
+    401: errors[401],
+    404: errors[404],
+  },
+})
+
+const messages = createRoute({
+  method: 'get',
+  path: '/conversations/{id}/messages',
+  tags,
+  summary: 'Messages: newest first (default, `before`), or oldest first `after` a message',
+  description:
+    'Keyset paging on the message order: pages never repeat or skip a message when new ones ' +
+    'arrive in between. `nextCursor` is a message id to pass as `before` (or `after`).',
+  security,
+  request: {
+    params: conversationParams,
+    query: z.object({
+      limit: limitSchema(50),
+      before: idSchema.optional(),
+      after: idSchema.optional(),
+    }),
+  },
+  responses: {
+    200: json(
+      z.object({ items: z.array(MessageSchema), nextCursor: z.string().nullable() }),
+      'A page of messages',
+    ),
+    400: errors[400],
+    401: errors[401],
+    404: errors[404],
+  },
+})
+
+const readState = z.object({
+  conversationId: z.string(),
+  readUpTo: z.string().nullable().openapi({ description: 'The id of the last message read' }),
+  unreadCount: z.number().int(),
+})
+
+const markRead = createRoute({
+  method: 'put',
+  path: '/conversations/{id}/read',
+  tags,
+  summary: 'Move your read marker (to the last message by default)',
+  security,
+  request: {
+    params: conversationParams,
+    body: {
+      required: false,
+      content: {
+        'application/json': { schema: z.object({ upToMessageId: idSchema.nullable().optional() }) },
+      },
+    },
+  },
+  responses: {
+    200: json(readState, 'Your read marker and unread count'),
+    400: errors[400],
+    401: errors[401],
+    404: errors[404],
+    413: errors[413],
+  },
+})
+
+const addParticipant = createRoute({
+  method: 'post',
+  path: '/conversations/{id}/participants',
+  tags,
+  summary: 'Add a participant to a group',
+  security,
+  request: {
+    params: conversationParams,
+    body: {
+      required: true,
+      content: { 'application/json': { schema: z.object({ userId: userIdSchema }) } },
+    },
+  },
+  responses: {
+    200: json(conversationBody, 'The conversation with its participants'),
+    400: errors[400],
+    401: errors[401],
+    404: errors[404],
+    413: errors[413],
+  },
+})
+
+const leave = createRoute({
+  method: 'delete',
+  path: '/conversations/{id}/participants/me',
+  tags,
+  summary: 'Leave a group (you can still read what came before)',
+  security,
+  request: { params: conversationParams },
+  responses: {
+    204: { description: 'Left' },
+    400: errors[400],
+    401: errors[401],
+    404: errors[404],
+  },
+})
+
+const listCursor = z.object({ at: z.string().datetime(), id: z.string().min(1).max(128) })
+
+export function conversationRoutes(app: ChatApp, services: Services) {
+  const sql = services.db.sql
+
+  app.openapi(list, async (c) => {
+    const { limit, cursor } = c.req.valid('query')
+    const page = await listConversations(sql, c.get('user').id, {
+      limit,
+      cursor: cursor ? decodeCursor(cursor, listCursor) : null,
+    })
+    return c.json(
+      { items: page.items, nextCursor: page.nextCursor ? encodeCursor(page.nextCursor) : null },
+      200,
+    )
+  })
+
+  app.openapi(create, async (c) => {
+    const userId = c.get('user').id
+    const body = c.req.valid('json')
+    const key = c.req.valid('header')['idempotency-key'] ?? null
+    if (body.participantId !== undefined) {
+      const conversationId = directConversationId(userId, body.participantId)
+      const outcome = await execute(services, c, {
+        type: 'StartConversation',
+        conversationId,
+        kind: 'direct',
+        participantIds: [body.participantId],
+      })
+      const conversation = await getConversationView(sql, conversationId, userId)
+      if (!conversation) throw notFound('Conversation')
+      return c.json({ conversation }, outcome.events.length ? 201 : 200)
+    }
+    if (body.title === undefined) {
+      throw badRequest('A group needs a title', { field: 'title' })
+    }
+    const outcome = await execute(
+      services,
+      c,
+      {
+        type: 'StartConversation',
+        conversationId: newId(),
+        kind: 'group',
+        participantIds: body.participantIds!,
+        title: body.title,
+      },
+      key,
+    )
+    const conversation = await getConversationView(sql, outcome.conversationId, userId)
+    if (!conversation) {
+      throw new ApiError(
+        409,
+        'idempotency_key_reused',
+        'This Idempotency-Key was already used for another kind of request',
+      )
+    }
+    return c.json({ conversation }, outcome.duplicate ? 200 : 201)
+  })
+
+  app.openapi(get, async (c) => {
+    const { id } = c.req.valid('param')
+    const conversation = await getConversationView(sql, id, c.get('user').id)
+    if (!conversation) throw notFound('Conversation')
+    return c.json({ conversation }, 200)
+  })
+
+  app.openapi(messages, async (c) => {
+    const { id } = c.req.valid('param')
+    const { limit, before, after } = c.req.valid('query')
+    if (before && after) throw badRequest('Give before or after, not both', { field: 'after' })
+    const window = await requireMembership(services, id, c.get('user').id)
+    const anchor = before ?? after
+    let version: number | null = null
+    if (anchor) {
+      version = await visibleMessageVersion(sql, id, anchor, window)
+      if (version === null) {
+        throw new ApiError(400, 'invalid_cursor', 'No such message in this conversation', {
+          field: before ? 'before' : 'after',
+        })
+      }
+    }
+    const page = await listMessages(sql, {
+      conversationId: id,
+      window,
+      limit,
+      before: before ? version : null,
+      after: after ? version : null,
+    })
+    return c.json(page, 200)
+  })
+
+  app.openapi(markRead, async (c) => {
+    const { id } = c.req.valid('param')
+    const body = c.req.valid('json') ?? {}
+    const userId = c.get('user').id
+    await execute(services, c, {
+      type: 'MarkRead',
+      conversationId: id,
+      upToMessageId: body.upToMessageId ?? null,
+    })
+    const state = await getReadState(sql, id, userId)
+    if (!state) throw notFound('Conversation')
+    return c.json(state, 200)
+  })
+
+  app.openapi(addParticipant, async (c) => {
+    const { id } = c.req.valid('param')
+    const { userId } = c.req.valid('json')
+    await execute(services, c, { type: 'AddParticipant', conversationId: id, userId })
+    const conversation = await getConversationView(sql, id, c.get('user').id)
+    if (!conversation) throw notFound('Conversation')
+    return c.json({ conversation }, 200)
+  })
+
+  app.openapi(leave, async (c) => {
+    const { id } = c.req.valid('param')
+    await execute(services, c, { type: 'LeaveConversation', conversationId: id })
+    return c.body(null, 204)
+  })
+}

@@ -1,0 +1,156 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import { directConversationId, newId } from '../../domain/conversation-id.ts'
+import { MAX_CONTENT_LENGTH } from '../../domain/message-body.ts'
+import { conversationOfMessage } from '../../eventstore/command-handler.ts'
+import { getConversationView } from '../../projections/conversations.ts'
+import { getMessageView } from '../../projections/messages.ts'
+import type { Services } from '../../services.ts'
+import { ApiError, badRequest, notFound } from '../api-error.ts'
+import {
+  ConversationSchema,
+  clientMessageIdSchema,
+  errors,
+  idSchema,
+  json,
+  MessageSchema,
+  security,
+  sendBody,
+  text,
+} from './chat-schemas.ts'
+import { asMessageRoute, type ChatApp, execute, takeSendToken } from './chat-support.ts'
+
+const sendResponse = z.object({ message: MessageSchema, conversation: ConversationSchema })
+
+const send = createRoute({
+  method: 'post',
+  path: '/send',
+  tags: ['messages'],
+  summary: 'Send a message to a user (direct) or to a conversation',
+  description:
+    'With `receiverId` the direct conversation is created on the first message. A retry with ' +
+    'the same `clientMessageId` (or `Idempotency-Key` header) answers 200 with the first result.',
+  security,
+  request: {
+    headers: z.object({ 'idempotency-key': clientMessageIdSchema.optional() }),
+    body: { required: true, content: { 'application/json': { schema: sendBody } } },
+  },
+  responses: {
+    201: json(sendResponse, 'Sent'),
+    200: json(sendResponse, 'A retry: the message sent the first time'),
+    400: errors[400],
+    401: errors[401],
+    404: errors[404],
+    413: errors[413],
+    429: errors[429],
+  },
+})
+
+const messageParams = z.object({ id: idSchema })
+
+const edit = createRoute({
+  method: 'patch',
+  path: '/messages/{id}',
+  tags: ['messages'],
+  summary: 'Edit your message',
+  security,
+  request: {
+    params: messageParams,
+    body: {
+      required: true,
+      content: {
+        'application/json': { schema: z.object({ content: text().max(MAX_CONTENT_LENGTH) }) },
+      },
+    },
+  },
+  responses: {
+    200: json(z.object({ message: MessageSchema }), 'Edited'),
+    400: errors[400],
+    401: errors[401],
+    403: errors[403],
+    404: errors[404],
+    409: errors[409],
+    413: errors[413],
+  },
+})
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/messages/{id}',
+  tags: ['messages'],
+  summary: 'Delete your message (its content and attachments are removed)',
+  security,
+  request: { params: messageParams },
+  responses: {
+    204: { description: 'Deleted (also when it already was)' },
+    400: errors[400],
+    401: errors[401],
+    403: errors[403],
+    404: errors[404],
+  },
+})
+
+export function messageRoutes(app: ChatApp, services: Services) {
+  const sql = services.db.sql
+
+  app.openapi(send, async (c) => {
+    const user = c.get('user')
+    const body = c.req.valid('json')
+    const key = c.req.valid('header')['idempotency-key'] ?? null
+    if (key && body.clientMessageId && key !== body.clientMessageId) {
+      throw badRequest('Idempotency-Key and clientMessageId differ', {
+        field: 'clientMessageId',
+      })
+    }
+    const clientMessageId = body.clientMessageId ?? key
+    takeSendToken(services, user.id)
+    const conversationId = body.conversationId ?? directConversationId(user.id, body.receiverId!)
+    const outcome = await execute(
+      services,
+      c,
+      {
+        type: 'SendMessage',
+        conversationId,
+        messageId: newId(),
+        content: body.content ?? null,
+        attachments: body.attachments ?? [],
+        clientMessageId,
+        ...(body.receiverId === undefined ? {} : { receiverId: body.receiverId }),
+      },
+      clientMessageId,
+    )
+    const message = outcome.messageId ? await getMessageView(sql, outcome.messageId) : null
+    if (!message) {
+      throw new ApiError(
+        409,
+        'idempotency_key_reused',
+        'This client id was already used for another kind of request',
+      )
+    }
+    const conversation = await getConversationView(sql, message.conversationId, user.id)
+    if (!conversation) throw notFound('Conversation')
+    return c.json({ message, conversation }, outcome.duplicate ? 200 : 201)
+  })
+
+  app.openapi(edit, async (c) => {
+    const { id } = c.req.valid('param')
+    const { content } = c.req.valid('json')
+    const conversationId = await conversationOfMessage(sql, id)
+    if (!conversationId) throw notFound('Message')
+    await asMessageRoute(() =>
+      execute(services, c, { type: 'EditMessage', conversationId, messageId: id, content }),
+    )
+    const message = await getMessageView(sql, id)
+    if (!message) throw notFound('Message')
+    return c.json({ message }, 200)
+  })
+
+  app.openapi(remove, async (c) => {
+    const { id } = c.req.valid('param')
+    const conversationId = await conversationOfMessage(sql, id)
+    if (!conversationId) throw notFound('Message')
+    await asMessageRoute(() =>
+      execute(services, c, { type: 'DeleteMessage', conversationId, messageId: id }),
+    )
+    return c.body(null, 204)
+  })
+}

@@ -1,0 +1,170 @@
+import { z } from '@hono/zod-openapi'
+import { MAX_CLIENT_MESSAGE_ID_LENGTH, MAX_TITLE_LENGTH } from '../../domain/conversation.ts'
+import { attachmentSchema } from '../../domain/events.ts'
+import { MAX_ATTACHMENTS, MAX_CONTENT_LENGTH } from '../../domain/message-body.ts'
+
+// PostgreSQL text and jsonb reject NUL, and jsonb rejects unpaired UTF-16 surrogates: such
+// strings are refused at the edge (400), never passed on to fail in the database (500).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const CONTROL = /[\u0000-\u001f\u007f]/
+const storable = (s: string) => !s.includes('\u0000') && !LONE_SURROGATE.test(s)
+const printable = (s: string) => !CONTROL.test(s) && !LONE_SURROGATE.test(s)
+
+/** Free text (content, titles): anything PostgreSQL can store. */
+export const text = () => z.string().refine(storable, 'contains a NUL or an unpaired surrogate')
+
+/** Ids of conversations and messages (UUIDs here; a conservative alphabet in general). */
+export const idSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'an id of 1 to 128 letters, digits, or _ . : -')
+  .openapi({ example: '0192f3c4-7d1e-7a2b-9c3d-4e5f60718293' })
+
+/** A user id: a string, or a number from older clients, turned into a string. */
+export const userIdSchema = z
+  .union([
+    z.string().min(1).max(128).refine(printable, 'contains control characters'),
+    z.number().int().nonnegative(),
+  ])
+  .transform((v) => String(v))
+  .openapi({ type: 'string', example: 'alice', description: 'A user id (numbers are accepted)' })
+
+export const clientMessageIdSchema = z
+  .string()
+  .min(1)
+  .max(MAX_CLIENT_MESSAGE_ID_LENGTH)
+  .refine(printable, 'contains control characters')
+
+export const attachmentInput = attachmentSchema
+  .refine(
+    (a) => storable(a.url) && storable(a.name) && storable(a.mimeType),
+    'contains a NUL or an unpaired surrogate',
+  )
+  .openapi('AttachmentInput')
+
+export const AttachmentSchema = z
+  .object({
+    url: z.string().url(),
+    name: z.string(),
+    mimeType: z.string(),
+    size: z.number().int().nonnegative(),
+  })
+  .openapi('Attachment')
+
+export const MessageSchema = z
+  .object({
+    id: z.string(),
+    conversationId: z.string(),
+    senderId: z.string(),
+    content: z.string().nullable().openapi({ description: 'null once deleted or erased' }),
+    attachments: z
+      .array(AttachmentSchema)
+      .nullable()
+      .openapi({ description: 'null once deleted, [] once erased' }),
+    clientMessageId: z.string().nullable(),
+    sentAt: z.string().openapi({ format: 'date-time' }),
+    editedAt: z.string().nullable().openapi({ format: 'date-time' }),
+    deletedAt: z.string().nullable().openapi({ format: 'date-time' }),
+    readByOther: z
+      .boolean()
+      .nullable()
+      .optional()
+      .openapi({ description: 'Direct conversations: the other participant has read it' }),
+  })
+  .openapi('Message')
+
+export const LastMessageSchema = z
+  .object({
+    id: z.string(),
+    senderId: z.string(),
+    preview: z
+      .string()
+      .nullable()
+      .openapi({ description: 'At most 200 characters; null when deleted' }),
+    sentAt: z.string().openapi({ format: 'date-time' }),
+    deleted: z.boolean(),
+  })
+  .openapi('LastMessage')
+
+export const ConversationSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['direct', 'group']),
+    title: z.string().nullable(),
+    createdBy: z.string(),
+    participants: z.array(z.string()),
+    createdAt: z.string().openapi({ format: 'date-time' }),
+    updatedAt: z.string().openapi({ format: 'date-time', description: 'Last activity' }),
+    lastMessage: LastMessageSchema.nullable(),
+    unreadCount: z.number().int(),
+  })
+  .openapi('Conversation')
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'invalid_request' }),
+      message: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .openapi('Error')
+
+export const limitSchema = (fallback = 20) =>
+  z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(fallback)
+    .openapi({ type: 'integer', minimum: 1, maximum: 100, default: fallback })
+
+export const cursorParam = z.string().max(1000).optional().openapi({
+  description: 'The `nextCursor` of the previous page',
+})
+
+export const sendBody = z
+  .object({
+    receiverId: userIdSchema.optional(),
+    conversationId: idSchema.optional(),
+    content: text().max(MAX_CONTENT_LENGTH).nullable().optional(),
+    attachments: z.array(attachmentInput).max(MAX_ATTACHMENTS).optional(),
+    clientMessageId: clientMessageIdSchema.nullable().optional(),
+  })
+  .refine((b) => (b.receiverId === undefined) !== (b.conversationId === undefined), {
+    message: 'give either receiverId or conversationId',
+    path: ['receiverId'],
+  })
+  .openapi('SendMessage')
+
+export const createConversationBody = z
+  .object({
+    participantId: userIdSchema.optional(),
+    participantIds: z.array(userIdSchema).min(1).max(100).optional(),
+    title: text().max(MAX_TITLE_LENGTH).optional(),
+  })
+  .refine((b) => (b.participantId === undefined) !== (b.participantIds === undefined), {
+    message: 'give participantId (direct) or participantIds and title (group)',
+    path: ['participantId'],
+  })
+  .openapi('CreateConversation')
+
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+})
+
+const errorResponse = (description: string) => json(ErrorSchema, description)
+
+/** The error responses a route documents, by status. */
+export const errors = {
+  400: errorResponse('Invalid input'),
+  401: errorResponse('Missing, invalid or expired token'),
+  403: errorResponse('A participant who may not do this'),
+  404: errorResponse('Not found, or not a participant (the two are not told apart)'),
+  409: errorResponse('The message is deleted'),
+  413: errorResponse('The body is larger than 64 KiB'),
+  429: errorResponse('Too many messages; see Retry-After'),
+} as const
+
+export const security = [{ bearerAuth: [] }]

@@ -1,0 +1,138 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { unreadByConversation, unreadTotal } from '../../projections/conversations.ts'
+import { type SearchCursor, searchMessages } from '../../projections/search.ts'
+import type { Services } from '../../services.ts'
+import { decodeCursor, encodeCursor } from '../cursor.ts'
+import type { Env } from '../env.ts'
+import {
+  cursorParam,
+  errors,
+  idSchema,
+  json,
+  limitSchema,
+  MessageSchema,
+  security,
+  text,
+} from './chat-schemas.ts'
+import { type ChatApp, requireMembership } from './chat-support.ts'
+
+const searchQuery = {
+  q: text().min(1).max(256).openapi({
+    description:
+      'websearch syntax: words, "quoted phrases", `or`, `-word`; matched as typed (simple)',
+    example: '"release notes" or changelog -draft',
+  }),
+  limit: limitSchema(),
+  cursor: cursorParam,
+}
+
+const searchResults = json(
+  z.object({
+    items: z.array(
+      z.object({
+        message: MessageSchema,
+        snippet: z.string().openapi({
+          description: 'HTML-escaped text around the matches, which are wrapped in <mark>',
+        }),
+        rank: z.number(),
+      }),
+    ),
+    nextCursor: z.string().nullable(),
+  }),
+  'Matches, best first',
+)
+
+const searchIn = createRoute({
+  method: 'get',
+  path: '/conversations/{id}/search',
+  tags: ['search'],
+  summary: 'Search the messages of one conversation',
+  security,
+  request: { params: z.object({ id: idSchema }), query: z.object(searchQuery) },
+  responses: { 200: searchResults, 400: errors[400], 401: errors[401], 404: errors[404] },
+})
+
+const searchAll = createRoute({
+  method: 'get',
+  path: '/search',
+  tags: ['search'],
+  summary: 'Search the messages of all your conversations (or of one)',
+  security,
+  request: { query: z.object({ ...searchQuery, conversationId: idSchema.optional() }) },
+  responses: { 200: searchResults, 400: errors[400], 401: errors[401], 404: errors[404] },
+})
+
+const unreadCount = createRoute({
+  method: 'get',
+  path: '/unread-count',
+  tags: ['unread'],
+  summary: 'Your unread messages over all your conversations',
+  security,
+  responses: { 200: json(z.object({ total: z.number().int() }), 'The total'), 401: errors[401] },
+})
+
+const unread = createRoute({
+  method: 'get',
+  path: '/unread',
+  tags: ['unread'],
+  summary: 'Your conversations with unread messages',
+  security,
+  responses: {
+    200: json(
+      z.object({
+        items: z.array(z.object({ conversationId: z.string(), unreadCount: z.number().int() })),
+      }),
+      'Non-zero counts only',
+    ),
+    401: errors[401],
+  },
+})
+
+const searchCursor = z.object({
+  rank: z.number().finite(),
+  sentAt: z.string().datetime(),
+  id: z.string().min(1).max(128),
+})
+
+export function searchRoutes(app: ChatApp, services: Services) {
+  const sql = services.db.sql
+
+  const search = async (
+    c: Context<Env>,
+    q: string,
+    limit: number,
+    cursor: string | undefined,
+    conversationId: string | null,
+  ) => {
+    const userId = c.get('user').id
+    if (conversationId) await requireMembership(services, conversationId, userId)
+    const page = await searchMessages(sql, {
+      userId,
+      query: q,
+      limit,
+      conversationId,
+      cursor: cursor ? (decodeCursor(cursor, searchCursor) as SearchCursor) : null,
+    })
+    return { items: page.items, nextCursor: page.nextCursor ? encodeCursor(page.nextCursor) : null }
+  }
+
+  app.openapi(searchIn, async (c) => {
+    const { id } = c.req.valid('param')
+    const { q, limit, cursor } = c.req.valid('query')
+    return c.json(await search(c, q, limit, cursor, id), 200)
+  })
+
+  app.openapi(searchAll, async (c) => {
+    const { q, limit, cursor, conversationId } = c.req.valid('query')
+    return c.json(await search(c, q, limit, cursor, conversationId ?? null), 200)
+  })
+
+  app.openapi(unreadCount, async (c) => {
+    return c.json({ total: await unreadTotal(sql, c.get('user').id) }, 200)
+  })
+
+  app.openapi(unread, async (c) => {
+    return c.json({ items: await unreadByConversation(sql, c.get('user').id) }, 200)
+  })
+}

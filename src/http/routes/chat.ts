@@ -1,0 +1,21 @@
+import { OpenAPIHono } from '@hono/zod-openapi'
+import type { Services } from '../../services.ts'
+import { requireAuth } from '../auth.ts'
+import type { Env } from '../env.ts'
+import { conversationRoutes } from './chat-conversations.ts'
+import { messageRoutes } from './chat-messages.ts'
+import { searchRoutes } from './chat-search.ts'
+
+/**
+ * The REST API of REST clients under /api/chat (the paths and shapes older clients use), every
+ * route behind a bearer token. Returns a mount for `createApp`.
+ */
+export const chatRoutes = (services: Services) =>
+  function mountChat(app: OpenAPIHono<Env>) {
+    const chat = new OpenAPIHono<Env>()
+    chat.use('*', requireAuth(services.verifyToken))
+    messageRoutes(chat, services)
+    conversationRoutes(chat, services)
+    searchRoutes(chat, services)
+    app.route('/api/chat', chat)
+  }
