@@ -65,6 +65,7 @@ const create = createRoute({
     400: errors[400],
     401: errors[401],
     413: errors[413],
+    415: errors[415],
   },
 })
 
@@ -138,6 +139,7 @@ const markRead = createRoute({
     401: errors[401],
     404: errors[404],
     413: errors[413],
+    415: errors[415],
   },
 })
 
@@ -160,6 +162,7 @@ const addParticipant = createRoute({
     401: errors[401],
     404: errors[404],
     413: errors[413],
+    415: errors[415],
   },
 })
 

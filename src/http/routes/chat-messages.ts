@@ -41,6 +41,7 @@ const send = createRoute({
     401: errors[401],
     404: errors[404],
     413: errors[413],
+    415: errors[415],
     429: errors[429],
   },
 })
@@ -70,6 +71,7 @@ const edit = createRoute({
     404: errors[404],
     409: errors[409],
     413: errors[413],
+    415: errors[415],
   },
 })
 

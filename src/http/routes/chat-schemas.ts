@@ -164,6 +164,7 @@ export const errors = {
   404: errorResponse('Not found, or not a participant (the two are not told apart)'),
   409: errorResponse('The message is deleted'),
   413: errorResponse('The body is larger than 64 KiB'),
+  415: errorResponse('The body is not sent as application/json'),
   429: errorResponse('Too many messages; see Retry-After'),
 } as const
 
