@@ -1,7 +1,7 @@
 import { type Config, loadConfig } from '../../src/config.ts'
 import { directConversationId } from '../../src/domain/conversation-id.ts'
 import { issueToken } from '../../src/http/auth.ts'
-import { createLogger } from '../../src/logger.ts'
+import { createLogger, type Logger } from '../../src/logger.ts'
 import { type RunningServer, startNodeServer } from '../../src/server.node.ts'
 import { createServices } from '../../src/services.ts'
 import { createTestDatabase } from './test-database.ts'
@@ -33,10 +33,13 @@ export type TestServer = RunningServer & {
 }
 
 /** A real Node server (HTTP + WebSocket) on a port of its own, over a fresh test database. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { log?: Logger } = {},
+): Promise<TestServer> {
   const db = await createTestDatabase({ max: 6 })
   const config = realtimeConfig(env)
-  const log = createLogger(config.LOG_LEVEL)
+  const log = options.log ?? createLogger(config.LOG_LEVEL)
   const services = await createServices(config, log, { db })
   const server = await startNodeServer(config, { services, log })
   const token = (userId: string, expiresIn = '1h') => issueToken(RT_SECRET, userId, { expiresIn })

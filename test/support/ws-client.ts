@@ -136,3 +136,12 @@ export class WsClient {
     return this.closed
   }
 }
+
+/** Polls until `check` holds (for state that arrives without a frame), failing after a timeout. */
+export async function until(check: () => boolean, timeoutMs = 15_000, what = 'condition') {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
