@@ -1,12 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { chainHash, type HashHex, saltedDigest } from '../src/audit/chain-hash.ts'
+import { randomBytes } from 'node:crypto'
+import { chainHash, saltedDigest } from '../src/audit/chain-hash.ts'
+import { nodeHashHex } from '../src/audit/node-sha256.ts'
 import { type ConversationState, evolve } from '../src/domain/conversation.ts'
 import type { ConversationEvent } from '../src/domain/events.ts'
 import { GENESIS_HASH } from '../src/eventstore/event-hash.ts'
 import type { Sql } from '../src/eventstore/sql.ts'
-
-/** Node's native SHA-256 (several times faster than the portable one) for seeding and verifying. */
-export const nodeHashHex: HashHex = (text) => createHash('sha256').update(text).digest('hex')
 
 export type SeedOptions = {
   events: number

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { nodeHashHex } from '../bench/replay-seed.ts'
 import { chainHash, fastCanonicalJson, saltedDigest } from '../src/audit/chain-hash.ts'
+import { nodeHashHex } from '../src/audit/node-sha256.ts'
 import {
   type ChainRecord,
   ChainVerifier,
