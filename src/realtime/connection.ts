@@ -63,6 +63,8 @@ export class Connection {
   private queued = 0
   private alive = true
   private closing = false
+  /** Shutting down: frames not yet started are not applied. */
+  private draining = false
   private expiryTimer: ReturnType<typeof setTimeout> | null = null
   private graceTimer: ReturnType<typeof setTimeout> | null = null
 
@@ -171,8 +173,12 @@ export class Connection {
     if (this.graceTimer) clearTimeout(this.graceTimer)
   }
 
-  /** Resolves once every frame received so far has been handled. */
-  settled(): Promise<void> {
+  /**
+   * Stops applying frames: the one being handled finishes (and is acknowledged), the others are
+   * dropped unacknowledged, so the client resends them elsewhere. Resolves when it is done.
+   */
+  drain(): Promise<void> {
+    this.draining = true
     return this.queue
   }
 
@@ -205,7 +211,7 @@ export class Connection {
     this.queue = this.queue.then(async () => {
       try {
         // once closing, a frame not yet started is not applied (and so never acknowledged)
-        if (!this.closed && !this.closing) await this.handle(frame)
+        if (!this.closed && !this.closing && !this.draining) await this.handle(frame)
       } catch (error) {
         this.sendError(frame.id, error)
       } finally {

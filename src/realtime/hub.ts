@@ -175,15 +175,15 @@ export class Hub {
   }
 
   /**
-   * Shutdown, first half: refuse new sockets, close every socket with 1001, wait for the
-   * frames being handled to finish (so an acknowledged message is committed), and drop the
+   * Shutdown, first half: refuse new sockets, let the frames being handled finish (their acks
+   * go out: an acknowledged message is committed), close every socket with 1001, and drop the
    * sockets that have not finished their closing handshake after `graceMs`.
    */
   async closeSockets(graceMs = 3000): Promise<void> {
     this.accepting = false
     const open = [...this.connections]
+    await Promise.allSettled(open.map((c) => c.drain()))
     for (const conn of open) conn.close(CloseCode.goingAway, 'server shutting down')
-    await Promise.allSettled(open.map((c) => c.settled()))
     const deadline = Date.now() + graceMs
     while (this.connections.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20))
