@@ -1,0 +1,54 @@
+// Deno entry point: the same backend as on Node; only the server and the WebSocket upgrader
+// differ. `npm run start:deno`. Deno answers pings itself (`idleTimeout`, see ws-route.ts).
+import { upgradeWebSocket } from 'hono/deno'
+import { createBackend } from './backend.ts'
+import { loadConfig } from './config.ts'
+import { createLogger } from './logger.ts'
+import { createServices } from './services.ts'
+
+const config = (() => {
+  try {
+    return loadConfig(Deno.env.toObject())
+  } catch (error) {
+    console.error((error as Error).message)
+    Deno.exit(1)
+  }
+})()
+const log = createLogger(config.LOG_LEVEL)
+const services = await createServices(config, log)
+const backend = await createBackend(services, upgradeWebSocket)
+const database =
+  services.db.mode === 'embedded' ? `embedded PGlite in ${config.DATA_DIR}` : 'PostgreSQL'
+const server = Deno.serve(
+  {
+    port: config.PORT,
+    hostname: config.HOST,
+    onListen: ({ port }) =>
+      log.info('listening', { url: `http://${config.HOST}:${port}`, database, runtime: 'deno' }),
+  },
+  backend.app.fetch,
+)
+
+let stopping = false
+const stop = (signal: string) => {
+  if (stopping) return
+  stopping = true
+  log.info('shutting down', { signal })
+  setTimeout(() => {
+    log.error('shutdown took longer than 10 s; exiting')
+    Deno.exit(1)
+  }, 10_000)
+  backend
+    .closeSockets()
+    .then(() => server.shutdown())
+    .then(() => backend.close())
+    .then(
+      () => Deno.exit(0),
+      (error) => {
+        log.error('shutdown failed', { error })
+        Deno.exit(1)
+      },
+    )
+}
+for (const signal of ['SIGTERM', 'SIGINT'] as const)
+  Deno.addSignalListener(signal, () => stop(signal))
