@@ -17,10 +17,13 @@ export async function applyConversations(tx: Tx, event: RecordedEvent): Promise<
   switch (event.type) {
     case 'ConversationStarted': {
       const d = event.data
-      await tx`
-        insert into conversations (conversation_id, kind, title, created_by, created_at)
-        values (${conversationId}, ${d.kind}, ${d.title}, ${d.createdBy}, ${d.startedAt})`
-      await touch(tx, conversationId, d.startedAt)
+      // two independent statements, both started before either is awaited (Projection.pipelined)
+      await Promise.all([
+        tx`
+          insert into conversations (conversation_id, kind, title, created_by, created_at)
+          values (${conversationId}, ${d.kind}, ${d.title}, ${d.createdBy}, ${d.startedAt})`,
+        touch(tx, conversationId, d.startedAt),
+      ])
       return
     }
     case 'ParticipantAdded':

@@ -13,6 +13,12 @@ export type Projection = {
   apply: (tx: Tx, event: RecordedEvent) => Promise<void>
   /** The tables this projection writes (only the columns it owns, for shared tables). */
   tables?: ProjectionTable[]
+  /**
+   * `apply` issues every statement it runs before it awaits any result (one statement, or
+   * several started together), so a replay may pipeline the statements of many events on its
+   * connection without changing their order. Leave unset when in doubt: replay then waits.
+   */
+  pipelined?: boolean
 }
 
 /** Every read model, in the order they are applied. */
@@ -21,17 +27,21 @@ export const projections: Projection[] = [
     name: 'members',
     apply: applyMembers,
     tables: [{ name: 'conversation_members', key: ['conversation_id', 'user_id'] }],
+    // one statement per event
+    pipelined: true,
   },
   // After members: it updates the membership rows that projection creates.
   {
     name: 'conversations',
     apply: applyConversations,
     tables: [{ name: 'conversations', key: ['conversation_id'] }],
+    pipelined: true,
   },
   {
     name: 'messages',
     apply: applyMessages,
     tables: [{ name: 'messages', key: ['conversation_id', 'version'] }],
+    pipelined: true,
   },
 ]
 
@@ -59,14 +69,24 @@ export async function replayIntoProjections(tx: Tx, events: RecordedEvent[]): Pr
   const checkpoints = new Map(rows.map((r) => [r.projection, r]))
   const last = events.at(-1)!
   // Event by event, every projection in turn: the order of the inline path, since one
-  // projection may read what another wrote for an earlier event.
+  // projection may read what another wrote for an earlier event. Pipelined projections send
+  // their statements without waiting for results (one connection runs them in order); before
+  // any other projection, what is in flight is awaited.
+  let inFlight: Promise<void>[] = []
   for (const event of events) {
     for (const projection of projections) {
       const cp = checkpoints.get(projection.name)
       if (cp && !isAfter(event, cp)) continue
+      if (projection.pipelined) {
+        inFlight.push(projection.apply(tx, event))
+        continue
+      }
+      await Promise.all(inFlight)
+      inFlight = []
       await projection.apply(tx, event)
     }
   }
+  await Promise.all(inFlight)
   await tx`
     insert into projection_checkpoints ${tx(
       names.map((projection) => ({
