@@ -76,6 +76,35 @@ describe('authentication', () => {
     }
   })
 
+  it('answers 401 on every route without a token, and 413 to every body over 64 KiB', async () => {
+    const id = '0192f3c4-7d1e-7a2b-9c3d-4e5f60718293'
+    const routes: [string, string][] = [
+      ['POST', '/api/chat/send'],
+      ['GET', '/api/chat/conversations'],
+      ['POST', '/api/chat/conversations'],
+      ['GET', `/api/chat/conversations/${id}`],
+      ['GET', `/api/chat/conversations/${id}/messages`],
+      ['PUT', `/api/chat/conversations/${id}/read`],
+      ['GET', '/api/chat/unread-count'],
+      ['GET', '/api/chat/unread'],
+      ['GET', `/api/chat/conversations/${id}/search?q=x`],
+      ['GET', '/api/chat/search?q=x'],
+      ['PATCH', `/api/chat/messages/${id}`],
+      ['DELETE', `/api/chat/messages/${id}`],
+      ['POST', `/api/chat/conversations/${id}/participants`],
+      ['DELETE', `/api/chat/conversations/${id}/participants/me`],
+    ]
+    for (const [method, path] of routes) {
+      const res = await f.call(null, method, path)
+      expectError(res, 401, 'unauthorized')
+      expect(res.headers.get('www-authenticate')).toBe('Bearer')
+      if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+        const big = await f.call(fresh('a'), method, path, { content: 'x'.repeat(65 * 1024) })
+        expectError(big, 413, 'payload_too_large')
+      }
+    }
+  })
+
   it('takes a numeric subject as a string user id', async () => {
     const token = await new SignJWT({ sub: 4242 as never })
       .setProtectedHeader({ alg: 'HS256' })

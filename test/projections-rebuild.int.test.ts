@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ConversationCommand } from '../src/domain/commands.ts'
 import { directConversationId, newId } from '../src/domain/conversation-id.ts'
 import { DomainError } from '../src/domain/errors.ts'
+import { getConversationView } from '../src/projections/conversations.ts'
 import { getMessageView } from '../src/projections/messages.ts'
 import { rebuildProjections } from '../src/projections/rebuild.ts'
 import { searchMessages } from '../src/projections/search.ts'
@@ -318,9 +319,9 @@ describe('rebuild and verify', () => {
       })
       const after = await searchMessages(sql, { userId: 'frank', query: 'secretword', limit: 10 })
       expect(after.items).toEqual([])
-      const [row] = await sql<{ preview: string | null }[]>`
-        select left(content, 200) as preview from messages where message_id = ${m2}`
-      expect(row!.preview).toBeNull()
+      const view = await getConversationView(sql, conversationId, 'frank')
+      expect(view!.lastMessage).toMatchObject({ id: m2, preview: null, deleted: false })
+      expect(await getMessageView(sql, m1)).toMatchObject({ content: null, attachments: [] })
     }
     await check()
     expect((await verifyProjections(sql)).differences).toEqual([])
