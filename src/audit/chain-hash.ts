@@ -5,10 +5,38 @@ export type HashHex = (text: string) => string
 
 export const defaultHashHex: HashHex = sha256Hex
 
+// `"key":` for the keys met so far: the log repeats a few dozen keys millions of times.
+const encodedKeys = new Map<string, string>()
+const MAX_ENCODED_KEYS = 10_000
+
+function encodeKey(key: string) {
+  let encoded = encodedKeys.get(key)
+  if (encoded === undefined) {
+    encoded = `${JSON.stringify(key)}:`
+    if (encodedKeys.size < MAX_ENCODED_KEYS) encodedKeys.set(key, encoded)
+  }
+  return encoded
+}
+
+/** Sorts in place by UTF-16 code units, as `Array.prototype.sort` does; objects are small. */
+function sortKeys(keys: string[]) {
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!
+    let j = i - 1
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!
+      j--
+    }
+    keys[j + 1] = key
+  }
+  return keys
+}
+
 /**
  * The same encoding as `canonicalJson` (sorted keys, undefined members dropped, no whitespace),
  * written for speed: verification canonicalizes every event of the log, and the generic version
- * spends most of its time in `Object.entries`/`map`/`join`. A property test keeps them equal.
+ * spends most of its time in `Object.entries`/`sort`/`map`/`join`. A property test keeps them
+ * equal.
  */
 export function fastCanonicalJson(value: unknown): string {
   switch (typeof value) {
@@ -30,13 +58,15 @@ export function fastCanonicalJson(value: unknown): string {
         return `${out}]`
       }
       const record = value as Record<string, unknown>
-      const keys = Object.keys(record).sort()
+      const keys = sortKeys(Object.keys(record))
       let out = '{'
       let first = true
-      for (const key of keys) {
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!
         const v = record[key]
         if (v === undefined) continue
-        out += `${first ? '' : ','}${JSON.stringify(key)}:${fastCanonicalJson(v)}`
+        out += first ? encodeKey(key) : `,${encodeKey(key)}`
+        out += fastCanonicalJson(v)
         first = false
       }
       return `${out}}`

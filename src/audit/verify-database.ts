@@ -1,23 +1,8 @@
 import type { Sql } from '../eventstore/sql.ts'
 import type { HashHex } from './chain-hash.ts'
-import { ChainVerifier, type VerifyReport } from './verify-chain.ts'
+import { type ChainRecord, ChainVerifier, type VerifyReport } from './verify-chain.ts'
 
-type Row = {
-  position: string
-  stream_id: string
-  version: number
-  type: string
-  schema_version: number
-  data: unknown
-  content: unknown
-  content_salt: string | null
-  content_digest: string | null
-  metadata: unknown
-  recorded_at: string
-  hash: string
-  head_version: number | null
-  head_hash: string | null
-}
+type Row = ChainRecord & { position: number; headVersion: number | null; headHash: string | null }
 
 export type VerifyDatabaseOptions = {
   hashHex?: HashHex
@@ -40,13 +25,15 @@ export async function verifyDatabase(
 ): Promise<VerifyReport> {
   const verifier = new ChainVerifier({ hashHex, maxBreaks, groupedByStream: true })
   await sql.begin('isolation level repeatable read read only', async (tx) => {
-    // recorded_at as the exact text that was hashed (toISOString), without a Date per row; the
-    // stream's stored head rides along (a merge join on stream id) to be checked at its end
+    // Each row is a ChainRecord as it arrives (no copy per event): columns named as its fields,
+    // the position as a JS number, recorded_at as the exact text that was hashed (toISOString).
+    // The stream's stored head rides along (a merge join on stream id), checked at its end.
     const events = tx<Row[]>`
-      select e.position, e.stream_id, e.version, e.type, e.schema_version, e.data, e.content,
-             e.content_salt, e.content_digest, e.metadata,
-             to_char(e.recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as recorded_at,
-             e.hash, s.version as head_version, s.last_hash as head_hash
+      select e.position::float8 as position, e.stream_id as "streamId", e.version, e.type,
+             e.schema_version as "schemaVersion", e.data, e.content, e.content_salt as "contentSalt",
+             e.content_digest as "contentDigest", e.metadata,
+             to_char(e.recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "recordedAt",
+             e.hash, s.version as "headVersion", s.last_hash as "headHash"
       from events e left join streams s on s.stream_id = e.stream_id
       order by e.stream_id, e.version`
     let last: Row | null = null
@@ -59,22 +46,9 @@ export async function verifyDatabase(
       if (done) break
       next = batches.next()
       for (const r of rows) {
-        if (last && last.stream_id !== r.stream_id) checkHead(verifier, last)
+        if (last && last.streamId !== r.streamId) checkHead(verifier, last)
         last = r
-        verifier.add({
-          position: Number(r.position),
-          streamId: r.stream_id,
-          version: r.version,
-          type: r.type,
-          schemaVersion: r.schema_version,
-          data: r.data,
-          content: r.content,
-          contentSalt: r.content_salt,
-          contentDigest: r.content_digest,
-          metadata: r.metadata,
-          recordedAt: r.recorded_at,
-          hash: r.hash,
-        })
+        verifier.add(r)
       }
       onProgress?.(verifier.finish().events)
     }
@@ -101,20 +75,20 @@ export async function verifyDatabase(
 
 /** The last event of a stream must be the head the streams table recorded with the append. */
 function checkHead(verifier: ChainVerifier, last: Row) {
-  if (last.head_version === last.version && last.head_hash === last.hash) return
-  const id = last.stream_id
+  if (last.headVersion === last.version && last.headHash === last.hash) return
+  const id = last.streamId
   verifier.addBreak({
     kind: 'stream_head_mismatch',
     streamId: id,
     version: last.version,
-    position: Number(last.position),
+    position: last.position,
     message:
-      last.head_version === null
+      last.headVersion === null
         ? `the log has events of stream ${id} up to version ${last.version}, but the streams table has no row for it`
-        : last.version < last.head_version
-          ? `the streams table says stream ${id} is at version ${last.head_version}, but its last event in the log is version ${last.version}: the events after it were deleted`
-          : `the last event of stream ${id} (version ${last.version}) is not the head recorded in the streams table (version ${last.head_version}, hash ${last.head_hash})`,
-    expected: `version ${last.head_version ?? 'none'}, hash ${last.head_hash ?? 'none'}`,
+        : last.version < last.headVersion
+          ? `the streams table says stream ${id} is at version ${last.headVersion}, but its last event in the log is version ${last.version}: the events after it were deleted`
+          : `the last event of stream ${id} (version ${last.version}) is not the head recorded in the streams table (version ${last.headVersion}, hash ${last.headHash})`,
+    expected: `version ${last.headVersion ?? 'none'}, hash ${last.headHash ?? 'none'}`,
     actual: `version ${last.version}, hash ${last.hash}`,
   })
 }

@@ -1,0 +1,124 @@
+// npm run bench:replay [-- --events 1000000] on real PostgreSQL (DATABASE_URL): seeds a log in a
+// schema of its own, then times, over the same rows:
+//   - COPY (SELECT … FROM events) TO '/dev/null': the server's cost of just reading them
+//   - reading them into this process (postgres.js cursor), without doing anything
+//   - audit verification (every chain and content digest): verifyDatabase
+//   - rebuilding every read model: rebuildProjections
+// and drops the schema. Prints a Markdown table for bench/RESULTS.md ("Replay").
+
+import { cpus } from 'node:os'
+import { parseArgs } from 'node:util'
+import postgres from 'postgres'
+import { nodeHashHex } from '../src/audit/node-sha256.ts'
+import { describeReport } from '../src/audit/verify-chain.ts'
+import { verifyDatabase } from '../src/audit/verify-database.ts'
+import { openDatabase } from '../src/eventstore/database.ts'
+import { toRecordedEvent } from '../src/eventstore/event-store.ts'
+import { migrate } from '../src/eventstore/migrations.ts'
+import { rebuildProjections } from '../src/projections/rebuild.ts'
+import { seedLog } from './replay-seed.ts'
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000000' },
+    conversations: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+  },
+})
+const url = process.env.DATABASE_URL
+if (!url) {
+  console.error('bench:replay needs DATABASE_URL (a real PostgreSQL; COPY TO needs a superuser)')
+  process.exit(2)
+}
+const events = Number(values.events)
+const conversations = values.conversations ? Number(values.conversations) : undefined
+const schema = `bench_replay_${crypto.randomUUID().replaceAll('-', '').slice(0, 8)}`
+const db = await openDatabase({ url, schema, max: 4 })
+
+const columns = `position, transaction_id, stream_id, version, type, schema_version, data, content,
+  content_salt, content_digest, metadata, recorded_at, hash`
+
+type Row = { step: string; seconds: number; note?: string }
+const results: Row[] = []
+async function timed<T>(step: string, fn: () => Promise<T>, note?: (value: T) => string) {
+  const t = performance.now()
+  const value = await fn()
+  const seconds = (performance.now() - t) / 1000
+  results.push({ step, seconds, note: note?.(value) })
+  console.error(`${step}: ${seconds.toFixed(2)} s (${Math.round(events / seconds)} events/s)`)
+  return value
+}
+
+try {
+  await migrate(db.sql)
+  const [version] = await db.sql<{ server_version: string }[]>`show server_version`
+  const t0 = performance.now()
+  const seeded = await seedLog(db.sql, { events, conversations, batchSize: 2000 })
+  console.error(
+    `seeded ${events} events in ${seeded.streams} conversations in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    seeded.types,
+  )
+  await db.sql`vacuum analyze events`
+  await db.sql`vacuum analyze streams`
+
+  await timed('COPY … TO /dev/null, log order (what rebuild reads)', () =>
+    db.sql.unsafe(
+      `copy (select ${columns} from events order by transaction_id, position) to '/dev/null'`,
+    ),
+  )
+  await timed('COPY … TO /dev/null, stream order (what verify reads)', () =>
+    db.sql.unsafe(
+      `copy (select ${columns} from events order by stream_id, version) to '/dev/null'`,
+    ),
+  )
+  await timed('read into Node (cursor, rows parsed, nothing done)', async () => {
+    let n = 0
+    const query = db.sql.unsafe(`select ${columns} from events order by stream_id, version`)
+    for await (const rows of query.cursor(2000)) n += rows.length
+    return n
+  })
+  await timed('read + validate (toRecordedEvent, log order)', async () => {
+    let n = 0
+    const query = db.sql.unsafe(`select ${columns} from events order by transaction_id, position`)
+    for await (const rows of query.cursor(1000)) {
+      for (const row of rows) toRecordedEvent(row as never)
+      n += rows.length
+    }
+    return n
+  })
+  const report = await timed(
+    'verify all chains (verifyDatabase, native SHA-256)',
+    () => verifyDatabase(db.sql, { hashHex: nodeHashHex }),
+    (r) => (r.ok ? 'ok' : 'BROKEN'),
+  )
+  if (!report.ok) console.error(describeReport(report))
+  await timed(
+    'verify all chains (verifyDatabase, portable @noble/hashes)',
+    () => verifyDatabase(db.sql),
+    (r) => (r.ok ? 'ok' : 'BROKEN'),
+  )
+  await timed(
+    'rebuild every read model (rebuildProjections)',
+    () => rebuildProjections(db.sql),
+    (r) => `${r.events} events into ${r.tables.join(', ')}`,
+  )
+
+  const date = new Date().toISOString().slice(0, 10)
+  console.log(
+    `\n${date}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, PostgreSQL ${version!.server_version}; ${events.toLocaleString('en')} events in ${seeded.streams.toLocaleString('en')} conversations\n`,
+  )
+  console.log('| step | seconds | events/s |')
+  console.log('| --- | ---: | ---: |')
+  for (const r of results) {
+    console.log(
+      `| ${r.step}${r.note ? ` (${r.note})` : ''} | ${r.seconds.toFixed(2)} | ${Math.round(events / r.seconds).toLocaleString('en')} |`,
+    )
+  }
+} finally {
+  await db.close()
+  if (!values.keep) {
+    const admin = postgres(url, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`drop schema if exists ${schema} cascade`)
+    await admin.end()
+  }
+}
