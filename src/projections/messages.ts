@@ -155,3 +155,59 @@ export async function listMessages(
   const items = rows.slice(0, limit).map(toMessageView)
   return { items, nextCursor: rows.length > limit ? items.at(-1)!.id : null }
 }
+
+/**
+ * The same page in one query for the common case: the member's window and the `before` /
+ * `after` message are resolved in SQL. It is empty when the user never was a member or the
+ * anchor message is not one they may see; callers tell those cases apart only then.
+ */
+export async function listMessagesOfMember(
+  sql: Queryable,
+  options: {
+    conversationId: string
+    userId: string
+    limit: number
+    before?: string | null
+    after?: string | null
+  },
+): Promise<MessagePage> {
+  const { conversationId, userId, limit } = options
+  const anchorId = options.before ?? options.after ?? null
+  const ascending = options.after != null
+  const rows = await sql<MessageRow[]>`
+    with me as (
+      select joined_version, coalesce(left_version, 2147483647) as left_version
+      from conversation_members
+      where conversation_id = ${conversationId} and user_id = ${userId}
+    ), anchor as (
+      select a.version from messages a
+      where a.conversation_id = ${conversationId} and a.message_id = ${anchorId}
+        and a.version >= (select joined_version from me)
+        and a.version < (select left_version from me)
+    ), markers as (
+      select user_id, read_up_to_version from conversation_members
+      where conversation_id = ${conversationId}
+    )
+    select m.message_id, m.conversation_id, m.version, m.sender_id, m.content, m.attachments,
+      m.client_message_id, m.sent_at, m.edited_at, m.deleted_at,
+      case when (select kind from conversations where conversation_id = ${conversationId}) = 'direct'
+        then exists (
+          select 1 from markers o
+          where o.user_id <> m.sender_id and o.read_up_to_version >= m.version
+        ) end as read_by_other
+    from messages m
+    where m.conversation_id = ${conversationId}
+      and m.version >= (select joined_version from me)
+      and m.version < (select left_version from me)
+      ${
+        anchorId === null
+          ? sql``
+          : ascending
+            ? sql`and m.version > (select version from anchor)`
+            : sql`and m.version < (select version from anchor)`
+      }
+    order by ${ascending ? sql`m.version asc` : sql`m.version desc`}
+    limit ${limit + 1}`
+  const items = rows.slice(0, limit).map(toMessageView)
+  return { items, nextCursor: rows.length > limit ? items.at(-1)!.id : null }
+}

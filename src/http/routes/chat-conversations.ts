@@ -5,7 +5,7 @@ import {
   getReadState,
   listConversations,
 } from '../../projections/conversations.ts'
-import { listMessages, visibleMessageVersion } from '../../projections/messages.ts'
+import { listMessagesOfMember, visibleMessageVersion } from '../../projections/messages.ts'
 import type { Services } from '../../services.ts'
 import { ApiError, badRequest, notFound } from '../api-error.ts'
 import { decodeCursor, encodeCursor } from '../cursor.ts'
@@ -251,24 +251,24 @@ export function conversationRoutes(app: ChatApp, services: Services) {
     const { id } = c.req.valid('param')
     const { limit, before, after } = c.req.valid('query')
     if (before && after) throw badRequest('Give before or after, not both', { field: 'after' })
-    const window = await requireMembership(services, id, c.get('user').id)
-    const anchor = before ?? after
-    let version: number | null = null
-    if (anchor) {
-      version = await visibleMessageVersion(sql, id, anchor, window)
-      if (version === null) {
+    const userId = c.get('user').id
+    const page = await listMessagesOfMember(sql, {
+      conversationId: id,
+      userId,
+      limit,
+      before,
+      after,
+    })
+    if (page.items.length === 0) {
+      // one query answered; only an empty page needs to know why it is empty
+      const window = await requireMembership(services, id, userId)
+      const anchor = before ?? after
+      if (anchor && (await visibleMessageVersion(sql, id, anchor, window)) === null) {
         throw new ApiError(400, 'invalid_cursor', 'No such message in this conversation', {
           field: before ? 'before' : 'after',
         })
       }
     }
-    const page = await listMessages(sql, {
-      conversationId: id,
-      window,
-      limit,
-      before: before ? version : null,
-      after: after ? version : null,
-    })
     return c.json(page, 200)
   })
 
