@@ -173,10 +173,10 @@ describe('command handler', () => {
         'MessageSent',
         'MessageSent',
       ])
-      const [{ count }] = await db.sql<{ count: number }[]>`
+      const [row] = await db.sql<{ count: number }[]>`
         select count(*)::int as count from streams
         where state->'participants' ? ${a} and state->'participants' ? ${b}`
-      expect(count).toBe(1)
+      expect(row?.count).toBe(1)
     }
   })
 

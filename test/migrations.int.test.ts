@@ -4,12 +4,11 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import postgres from 'postgres'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import type { Database } from '../src/eventstore/database.ts'
 import { migrate, pendingMigrations } from '../src/eventstore/migrations.ts'
 import type { Sql } from '../src/eventstore/sql.ts'
 import { createTestDatabase, usingPostgres } from './support/test-database.ts'
 
-let db: Database
+let db: Awaited<ReturnType<typeof createTestDatabase>>
 let dir: string
 beforeAll(async () => {
   db = await createTestDatabase({ migrate: false })

@@ -72,11 +72,11 @@ export async function handleCommand(
   }
 
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    if (clientId) {
-      const earlier = await findOutcome(sql, options.actorId, clientId)
-      if (earlier) return { ...earlier, duplicate: true, events: [] }
-    }
-    const loaded = await loadDecisionState(sql, command.conversationId, targetMessageId(command))
+    const loaded = await loadDecisionState(sql, command.conversationId, targetMessageId(command), {
+      actorId: options.actorId,
+      clientId,
+    })
+    if (loaded.earlier) return { ...loaded.earlier, duplicate: true, events: [] }
     const events = decide(command, loaded, ctx)
     const messageId = command.type === 'SendMessage' ? command.messageId : null
     if (events.length === 0) {
@@ -94,23 +94,30 @@ export async function handleCommand(
         const appended = await append(tx, {
           streamId: command.conversationId,
           expectedVersion: loaded.conversation?.version ?? 0,
+          previousHash: loaded.lastHash ?? undefined,
           events,
           metadata,
           recordedAt: options.now,
           state: newState,
         })
-        await updateMessageFacts(tx, appended, loaded.message)
+        // The remaining statements do not depend on each other's results: they are all sent
+        // before any is awaited, so the connection pipelines them (one round trip, in order).
+        const pending: Promise<unknown>[] = [...insertMessageFacts(tx, appended)]
         if (clientId) {
           const outcome: StoredOutcome = {
             conversationId: command.conversationId,
             messageId,
             position: appended.at(-1)!.position,
           }
-          await tx`
-            insert into command_results (actor_id, command_id, command_type, result, recorded_at)
-            values (${options.actorId}, ${clientId}, ${command.type}, ${tx.json(outcome)}, ${options.now})`
+          pending.push(
+            tx`
+              insert into command_results (actor_id, command_id, command_type, result, recorded_at)
+              values (${options.actorId}, ${clientId}, ${command.type}, ${tx.json(outcome)},
+                ${options.now})`.execute(),
+          )
         }
-        await deps.projections?.(tx, appended)
+        if (deps.projections) pending.push(deps.projections(tx, appended))
+        await Promise.all(pending)
         return appended
       })
       deps.onAppended?.(recorded)
@@ -130,12 +137,6 @@ export async function handleCommand(
   throw new TooMuchContentionError(command.conversationId)
 }
 
-async function findOutcome(sql: Queryable, actorId: string, commandId: string) {
-  const [row] = await sql<{ result: StoredOutcome }[]>`
-    select result from command_results where actor_id = ${actorId} and command_id = ${commandId}`
-  return row?.result ?? null
-}
-
 type FactsRow = {
   message_id: string
   conversation_id: string
@@ -145,19 +146,44 @@ type FactsRow = {
   deleted: boolean
 }
 
-/** One query: the stream's snapshot and, if the command points at one, the message's facts. */
+export type LoadedState = {
+  conversation: ConversationState | null
+  message: MessageFacts | null
+  /** The stream's last hash, read with its version (null: no stream yet). */
+  lastHash: string | null
+  /** The stored outcome of an earlier command with the same client id, if any. */
+  earlier: StoredOutcome | null
+}
+
+/**
+ * One query: the stream's snapshot and last hash, the facts of the message the command points
+ * at, and the outcome of an earlier command with the same client id.
+ */
 export async function loadDecisionState(
   sql: Queryable,
   conversationId: string,
   messageId: string | null,
-): Promise<{ conversation: ConversationState | null; message: MessageFacts | null }> {
-  const [row] = await sql<{ state: ConversationState | null; facts: FactsRow | null }[]>`
-    select
-      (select state from streams where stream_id = ${conversationId}) as state,
-      (select row_to_json(f) from message_facts f where f.message_id = ${messageId}) as facts`
+  idempotency: { actorId: string; clientId: string | null } = { actorId: '', clientId: null },
+): Promise<LoadedState> {
+  const [row] = await sql<
+    {
+      state: ConversationState | null
+      last_hash: string | null
+      facts: FactsRow | null
+      earlier: StoredOutcome | null
+    }[]
+  >`
+    select s.state, s.last_hash,
+      (select row_to_json(f) from message_facts f where f.message_id = ${messageId}) as facts,
+      (select result from command_results
+        where actor_id = ${idempotency.actorId} and command_id = ${idempotency.clientId}) as earlier
+    from (select 1) as one
+    left join streams s on s.stream_id = ${conversationId}`
   const f = row?.facts ?? null
   return {
     conversation: row?.state ?? null,
+    lastHash: row?.last_hash ?? null,
+    earlier: row?.earlier ?? null,
     message: f
       ? {
           messageId: f.message_id,
@@ -171,17 +197,24 @@ export async function loadDecisionState(
   }
 }
 
-async function updateMessageFacts(tx: Tx, events: RecordedEvent[], loaded: MessageFacts | null) {
+/** Starts (without awaiting) the message_facts writes for the appended events. */
+function insertMessageFacts(tx: Tx, events: RecordedEvent[]): Promise<unknown>[] {
+  const writes: Promise<unknown>[] = []
   for (const event of events) {
     if (event.type === 'MessageSent') {
       const f = evolveMessage(null, event as ConversationEvent, event.version)!
-      await tx`
-        insert into message_facts (message_id, conversation_id, sender_id, version, has_attachments)
-        values (${f.messageId}, ${f.conversationId}, ${f.senderId}, ${f.version}, ${f.hasAttachments})`
-    } else if (event.type === 'MessageDeleted' && loaded) {
-      await tx`update message_facts set deleted = true where message_id = ${event.data.messageId}`
+      writes.push(
+        tx`
+          insert into message_facts (message_id, conversation_id, sender_id, version, has_attachments)
+          values (${f.messageId}, ${f.conversationId}, ${f.senderId}, ${f.version}, ${f.hasAttachments})`.execute(),
+      )
+    } else if (event.type === 'MessageDeleted') {
+      writes.push(
+        tx`update message_facts set deleted = true where message_id = ${event.data.messageId}`.execute(),
+      )
     }
   }
+  return writes
 }
 
 /** The conversation a message belongs to (for commands addressed by message id only). */

@@ -73,27 +73,23 @@ export type AppendInput = {
   recordedAt: string
   /** Decision state to keep with the stream (the domain's snapshot after these events). */
   state?: unknown
+  /** The stream's last hash as read with `expectedVersion` (saves a read when known). */
+  previousHash?: string
 }
 
 /**
  * Appends events to a stream inside the caller's transaction, checking the expected version
- * (a lost race is a ConcurrencyError) and extending the stream's hash chain.
+ * (a lost race is a ConcurrencyError) and extending the stream's hash chain. One statement:
+ * the stream row is moved on only if it is still at the expected version, and the events are
+ * inserted only if it was.
  */
 export async function append(tx: Tx, input: AppendInput): Promise<RecordedEvent[]> {
   const { streamId, expectedVersion, events, metadata, recordedAt } = input
   if (events.length === 0) return []
-  let previousHash: string
-  if (expectedVersion === 0) {
-    const [created] = await tx`
-      insert into streams (stream_id, version, last_hash)
-      values (${streamId}, 0, ${GENESIS_HASH})
-      on conflict do nothing
-      returning last_hash`
-    if (!created) throw new ConcurrencyError(streamId, 0, await streamVersion(tx, streamId))
-    previousHash = created.last_hash
-  } else {
+  let previousHash = input.previousHash ?? (expectedVersion === 0 ? GENESIS_HASH : null)
+  if (previousHash === null) {
     const [row] = await tx<{ version: number; last_hash: string }[]>`
-      select version, last_hash from streams where stream_id = ${streamId} for update`
+      select version, last_hash from streams where stream_id = ${streamId}`
     if (!row || row.version !== expectedVersion) {
       throw new ConcurrencyError(streamId, expectedVersion, row?.version ?? null)
     }
@@ -114,7 +110,7 @@ export async function append(tx: Tx, input: AppendInput): Promise<RecordedEvent[
     const { data, content } = splitErasable(event.type, event.data as Record<string, unknown>)
     const salt = content ? newSalt() : null
     const digest = content && salt ? contentDigest(salt, content) : null
-    const hash = eventHash(previousHash, {
+    const hash = eventHash(previousHash!, {
       streamId,
       version,
       type: event.type,
@@ -125,43 +121,49 @@ export async function append(tx: Tx, input: AppendInput): Promise<RecordedEvent[
       recordedAt,
     })
     previousHash = hash
-    return {
-      stream_id: streamId,
+    return [
+      streamId,
       version,
-      type: event.type,
-      schema_version: schemaVersion,
+      event.type,
+      schemaVersion,
       data,
       content,
-      content_salt: salt,
-      content_digest: digest,
+      salt,
+      digest,
       metadata,
-      recorded_at: recordedAt,
+      recordedAt,
       hash,
-    }
+    ] as const
   })
 
-  const inserted = await tx<{ position: string; transaction_id: string }[]>`
-    insert into events ${tx(
-      rows as never,
-      'stream_id',
-      'version',
-      'type',
-      'schema_version',
-      'data',
-      'content',
-      'content_salt',
-      'content_digest',
-      'metadata',
-      'recorded_at',
-      'hash',
-    )}
-    returning position, transaction_id`
   const newVersion = expectedVersion + events.length
-  await tx`
-    update streams
-    set version = ${newVersion}, last_hash = ${previousHash},
-        state = ${input.state === undefined ? null : tx.json(input.state as never)}
-    where stream_id = ${streamId}`
+  const state = input.state === undefined ? null : input.state
+  // $1..$4 move the stream row; each event takes the next 11 parameters.
+  const params: unknown[] = [streamId, newVersion, previousHash, state]
+  const values = rows.map((row) => {
+    const at = params.length
+    params.push(...row)
+    const p = (i: number) => `$${at + i}`
+    return `(${p(1)}::text, ${p(2)}::int, ${p(3)}::text, ${p(4)}::int, ${p(5)}::jsonb, ${p(6)}::jsonb, ${p(7)}::text, ${p(8)}::text, ${p(9)}::jsonb, ${p(10)}::timestamptz, ${p(11)}::text)`
+  })
+  const moveStream =
+    expectedVersion === 0
+      ? `insert into streams (stream_id, version, last_hash, state)
+         values ($1, $2, $3, $4::jsonb) on conflict do nothing returning 1`
+      : `update streams set version = $2, last_hash = $3, state = $4::jsonb
+         where stream_id = $1 and version = ${Number(expectedVersion)} returning 1`
+  const inserted = await tx.unsafe<{ position: string; transaction_id: string }[]>(
+    `with moved as (${moveStream})
+     insert into events (stream_id, version, type, schema_version, data, content, content_salt,
+       content_digest, metadata, recorded_at, hash)
+     select * from (values ${values.join(', ')}) as e
+     where exists (select from moved)
+     returning position, transaction_id`,
+    params as never[],
+  )
+  if (inserted.length === 0) {
+    throw new ConcurrencyError(streamId, expectedVersion, await streamVersion(tx, streamId))
+  }
 
   return events.map((event, i) => ({
     ...event,
@@ -169,10 +171,10 @@ export async function append(tx: Tx, input: AppendInput): Promise<RecordedEvent[
     transactionId: inserted[i]!.transaction_id,
     streamId,
     version: expectedVersion + i + 1,
-    schemaVersion: rows[i]!.schema_version,
+    schemaVersion: rows[i]![3],
     metadata,
     recordedAt,
-    hash: rows[i]!.hash,
+    hash: rows[i]![10],
     erased: false,
   })) as RecordedEvent[]
 }

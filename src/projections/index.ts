@@ -51,9 +51,20 @@ export const projections: Projection[] = [
  * once, and a shared checkpoint row would serialize appends to different conversations.
  */
 export const applyProjections: InlineProjection = async (tx, events) => {
+  // Same order and pipelining as the replay below: one round trip for a typical command.
+  let inFlight: Promise<void>[] = []
   for (const event of events) {
-    for (const projection of projections) await projection.apply(tx, event)
+    for (const projection of projections) {
+      if (projection.pipelined) {
+        inFlight.push(projection.apply(tx, event))
+        continue
+      }
+      await Promise.all(inFlight)
+      inFlight = []
+      await projection.apply(tx, event)
+    }
   }
+  await Promise.all(inFlight)
 }
 
 /**
