@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encodeCursor } from '../src/http/cursor.ts'
 import { type ChatAppFixture, createChatApp } from './support/chat-app.ts'
 
 let f: ChatAppFixture
@@ -110,7 +111,27 @@ const body = fc.oneof(
   fc.string(),
   fc.constantFrom('{', '{"content":', 'null', '[]', '"x"', '1e999', '{"a":1}}', '\u0000'),
 )
+// cursors of the right encoding and shape, with values at and past the edges
+const isoTime = fc.oneof(
+  fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+  fc.constantFrom(
+    '0000-01-01T00:00:00Z',
+    '9999-12-31T23:59:59.999Z',
+    '2020-01-01T00:00:00.1234567Z',
+  ),
+)
+const cursorValue = fc
+  .oneof(
+    fc.record({ at: fc.oneof(isoTime, scalar), id: scalar }),
+    fc.record({
+      rank: fc.oneof(fc.double(), fc.constantFrom(1e300, -1e300, 3.5e38, 0.06079271)),
+      sentAt: fc.oneof(isoTime, scalar),
+      id: scalar,
+    }),
+  )
+  .map(encodeCursor)
 const queryValue = fc.oneof(
+  cursorValue,
   nasty.map((s) => (/[\ud800-\udfff]/.test(s) ? '%ED%A0%80' : encodeURIComponent(s))),
   fc.constantFrom('%', '%ZZ', '%E0%A4%A', '0', '-1', '1e3', '100', '101', 'NaN', 'eyJ4IjoxfQ'),
   fc.string({ unit: 'grapheme-ascii' }).map(encodeURIComponent),

@@ -13,7 +13,9 @@ import {
   ConversationSchema,
   clientMessageIdSchema,
   createConversationBody,
+  cursorId,
   cursorParam,
+  cursorTime,
   errors,
   idSchema,
   json,
@@ -181,7 +183,7 @@ const leave = createRoute({
   },
 })
 
-const listCursor = z.object({ at: z.string().datetime(), id: z.string().min(1).max(128) })
+const listCursor = z.object({ at: cursorTime, id: cursorId })
 
 export function conversationRoutes(app: ChatApp, services: Services) {
   const sql = services.db.sql

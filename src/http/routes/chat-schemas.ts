@@ -119,6 +119,15 @@ export const limitSchema = (fallback = 20) =>
     .default(fallback)
     .openapi({ type: 'integer', minimum: 1, maximum: 100, default: fallback })
 
+/** A time inside a cursor: ISO 8601 in UTC, within the years PostgreSQL stores (1 to 9999). */
+export const cursorTime = z
+  .string()
+  .datetime()
+  .refine((t) => !t.startsWith('0000'), 'year 0 does not exist')
+
+/** A cursor's id part (not looked up, only compared). */
+export const cursorId = z.string().min(1).max(128).refine(printable, 'contains control characters')
+
 export const cursorParam = z.string().max(1000).optional().openapi({
   description: 'The `nextCursor` of the previous page',
 })

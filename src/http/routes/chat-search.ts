@@ -6,7 +6,9 @@ import type { Services } from '../../services.ts'
 import { decodeCursor, encodeCursor } from '../cursor.ts'
 import type { Env } from '../env.ts'
 import {
+  cursorId,
   cursorParam,
+  cursorTime,
   errors,
   idSchema,
   json,
@@ -90,9 +92,10 @@ const unread = createRoute({
 })
 
 const searchCursor = z.object({
-  rank: z.number().finite(),
-  sentAt: z.string().datetime(),
-  id: z.string().min(1).max(128),
+  // a PostgreSQL real: far inside its range
+  rank: z.number().min(-1e30).max(1e30),
+  sentAt: cursorTime,
+  id: cursorId,
 })
 
 export function searchRoutes(app: ChatApp, services: Services) {
