@@ -6,6 +6,7 @@
 //   - rebuilding every read model: rebuildProjections
 // and drops the schema. Prints a Markdown table for bench/RESULTS.md ("Replay").
 
+import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
@@ -48,13 +49,48 @@ const db = await openDatabase({ url, schema, max: 4 })
 const columns = `position, transaction_id, stream_id, version, type, schema_version, data, content,
   content_salt, content_digest, metadata, recorded_at, hash`
 
-type Row = { step: string; seconds: number; note?: string; events?: number }
+type Row = {
+  step: string
+  seconds: number
+  note?: string
+  events?: number
+  /** This process's CPU time over the wall time (1.0 = one core busy). */
+  node: number
+  /** The machine's busy share over the step (all cores), other people's work included. */
+  machine: number
+}
 const results: Row[] = []
-async function timed<T>(step: string, fn: () => Promise<T>, note?: (value: T) => string) {
+
+/** Busy and total jiffies of all cores (Linux). */
+function machineTicks() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1)
+  const n = fields.map(Number)
+  const idle = n[3]! + n[4]!
+  const total = n.reduce((a, b) => a + b, 0)
+  return { busy: total - idle, total }
+}
+
+function meter() {
   const t = performance.now()
+  const cpu = process.cpuUsage()
+  const m = machineTicks()
+  return () => {
+    const seconds = (performance.now() - t) / 1000
+    const used = process.cpuUsage(cpu)
+    const m2 = machineTicks()
+    return {
+      seconds,
+      node: (used.user + used.system) / 1e6 / seconds,
+      machine: (m2.busy - m.busy) / Math.max(1, m2.total - m.total),
+    }
+  }
+}
+
+async function timed<T>(step: string, fn: () => Promise<T>, note?: (value: T) => string) {
+  const stop = meter()
   const value = await fn()
-  const seconds = (performance.now() - t) / 1000
-  results.push({ step, seconds, note: note?.(value) })
+  const { seconds, node, machine } = stop()
+  results.push({ step, seconds, note: note?.(value), node, machine })
   console.error(`${step}: ${seconds.toFixed(2)} s (${Math.round(events / seconds)} events/s)`)
   return value
 }
@@ -69,6 +105,7 @@ class OutOfBudget extends Error {}
  */
 async function budgeted(step: string, run: (onProgress: (n: number) => void) => Promise<unknown>) {
   const budget = Number(values['rebuild-budget']) * 1000
+  const stop = meter()
   const started = performance.now()
   const samples: [number, number][] = [[0, 0]]
   let done = 0
@@ -85,12 +122,12 @@ async function budgeted(step: string, run: (onProgress: (n: number) => void) => 
     if (!(error instanceof OutOfBudget)) throw error
     finished = done >= events
   }
-  const seconds = (performance.now() - started) / 1000
-  const tail = samples.find(([at]) => at >= seconds * 900) ?? samples.at(-2)!
+  const { seconds, node, machine } = stop()
+  const tail = samples.findLast(([at]) => at <= seconds * 900) ?? samples[0]!
   const last = samples.at(-1)!
   const tailRate = Math.round((last[1] - tail[1]) / ((last[0] - tail[0]) / 1000))
   const note = `${finished ? 'all' : `stopped after ${Math.round(seconds)} s at`} ${done.toLocaleString('en')} events; last tenth of the run: ${tailRate.toLocaleString('en')} events/s`
-  results.push({ step, seconds, note, events: done })
+  results.push({ step, seconds, note, events: done, node, machine })
   console.error(`${step}: ${note}, ${Math.round(done / seconds)} events/s`)
 }
 
@@ -174,11 +211,11 @@ try {
   console.log(
     `\n${date}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, PostgreSQL ${version!.server_version}; ${events.toLocaleString('en')} events in ${seeded.streams.toLocaleString('en')} conversations\n`,
   )
-  console.log('| step | seconds | events/s |')
-  console.log('| --- | ---: | ---: |')
+  console.log('| step | seconds | events/s | Node CPU | machine CPU |')
+  console.log('| --- | ---: | ---: | ---: | ---: |')
   for (const r of results) {
     console.log(
-      `| ${r.step}${r.note ? ` (${r.note})` : ''} | ${r.seconds.toFixed(2)} | ${Math.round((r.events ?? events) / r.seconds).toLocaleString('en')} |`,
+      `| ${r.step}${r.note ? ` (${r.note})` : ''} | ${r.seconds.toFixed(2)} | ${Math.round((r.events ?? events) / r.seconds).toLocaleString('en')} | ${Math.round(r.node * 100)}% | ${Math.round(r.machine * 100)}% |`,
     )
   }
 } finally {
