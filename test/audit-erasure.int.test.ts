@@ -268,6 +268,31 @@ describe('erasing a user’s content', () => {
     expect(after!.n).toBe(before!.n)
   })
 
+  it('races with the user still sending: what precedes the erasure event is erased, the rest kept', async () => {
+    const c = await f.startGroup('rita', ['sam', 'tom'], 'Race')
+    for (let i = 0; i < 3; i++) await f.send('rita', c, `before ${i}`)
+    const sending = (async () => {
+      for (let i = 0; i < 10; i++) await f.send('rita', c, `during ${i}`)
+    })()
+    const res = await erase('rita', auditor, 'race')
+    await sending
+    expect(res.status).toBe(200)
+    const rows = await f.sql<{ version: number; type: string; content: unknown }[]>`
+      select version, type, content from events
+      where stream_id = ${c} and type in ('MessageSent', 'UserContentErased') order by version`
+    const erasedAt = rows.find((r) => r.type === 'UserContentErased')!.version
+    const sent = rows.filter((r) => r.type === 'MessageSent')
+    expect(sent).toHaveLength(13)
+    for (const r of sent) {
+      expect(r.content === null, `version ${r.version}`).toBe(r.version < erasedAt)
+    }
+    const body = await res.json()
+    const named = body.conversations.find((x: { conversationId: string }) => x.conversationId === c)
+    expect(named.messageIds).toHaveLength(sent.filter((r) => r.version < erasedAt).length)
+    expect((await verifyDatabase(f.sql)).ok).toBe(true)
+    expect((await verifyProjections(f.sql)).differences).toEqual([])
+  })
+
   it('rejects an erasure without a reason', async () => {
     for (const body of [{}, { reason: '   ' }]) {
       const res = await f.call('/api/audit/users/pete/erase', {

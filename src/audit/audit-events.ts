@@ -58,14 +58,17 @@ const lineSql = `json_build_object(
 
 type LineRow = { line: string; position: string; transaction_id: string }
 
-/** Builds the WHERE clause and parameters of a selection, after the given log cursor. */
-function selection(filter: AuditFilter, after: LogCursor) {
+/**
+ * Builds the WHERE clause and parameters of a selection, after the given log cursor. `paged`:
+ * the selection is read in several statements, so it only takes rows of transactions older than
+ * every running one (as `readAll`): a page boundary then never skips a transaction that took a
+ * lower position and commits later. One statement (the cursor export) reads one snapshot and
+ * needs no horizon, so a long transaction elsewhere does not hide the latest events from it.
+ */
+function selection(filter: AuditFilter, after: LogCursor, paged: boolean) {
   const params: unknown[] = [after.transactionId, after.position]
-  const where = [
-    '(transaction_id, position) > ($1::xid8, $2::bigint)',
-    // only transactions older than every running one: a page boundary never skips a late commit
-    'transaction_id < pg_snapshot_xmin(pg_current_snapshot())',
-  ]
+  const where = ['(transaction_id, position) > ($1::xid8, $2::bigint)']
+  if (paged) where.push('transaction_id < pg_snapshot_xmin(pg_current_snapshot())')
   const add = (clause: (n: number) => string, value: unknown) => {
     params.push(value)
     where.push(clause(params.length))
@@ -85,7 +88,7 @@ async function startCursor(sql: Queryable, after: number | undefined): Promise<L
 }
 
 async function selectLines(sql: Queryable, filter: AuditFilter, after: LogCursor, limit: number) {
-  const { where, params } = selection(filter, after)
+  const { where, params } = selection(filter, after, true)
   params.push(limit)
   return sql.unsafe<LineRow[]>(
     `select ${lineSql} as line, position, transaction_id from events
@@ -138,9 +141,10 @@ export type ExportOptions = {
   /** Rows fetched per round trip. */
   batchSize?: number
   /**
-   * `cursor`: one statement read through a postgres.js cursor, one consistent snapshot, holding
-   * a connection until done. `pages`: short keyset queries that release the connection between
-   * batches; the default in embedded mode, whose single connection every request shares.
+   * `cursor`: one statement read through a postgres.js cursor: one consistent snapshot of every
+   * committed event, holding a connection until done. `pages`: short keyset queries that release
+   * the connection between batches (and read up to the transaction horizon, as pages do); for
+   * embedded mode, whose single connection every request shares.
    */
   strategy?: 'cursor' | 'pages'
   /** Called after each batch is read from the database, with the number of rows read so far. */
@@ -188,7 +192,7 @@ export async function exportAuditEvents(
 }
 
 async function* cursorBatches(sql: Sql, filter: AuditFilter, after: LogCursor, batchSize: number) {
-  const { where, params } = selection(filter, after)
+  const { where, params } = selection(filter, after, false)
   const query = sql.unsafe<LineRow[]>(
     `select ${lineSql} as line, position, transaction_id from events
      where ${where} order by transaction_id, position`,

@@ -24,6 +24,8 @@ export const AUDITOR_ROLE = 'auditor'
 export const ERASER_ROLES = [AUDITOR_ROLE, 'admin']
 
 const NDJSON = 'application/x-ndjson'
+const tags = ['audit']
+const security = [{ bearerAuth: [] }]
 
 /** Middleware: 403 unless the authenticated user has one of the roles. */
 export const requireRole = (...roles: string[]) =>
@@ -80,6 +82,8 @@ const typeList = z
 const eventsRoute = createRoute({
   method: 'get',
   path: '/events',
+  tags,
+  security,
   summary: 'The event log (every conversation), in log order; NDJSON export with Accept',
   middleware: [requireRole(AUDITOR_ROLE)] as const,
   request: {
@@ -111,6 +115,8 @@ const eventsRoute = createRoute({
 const streamRoute = createRoute({
   method: 'get',
   path: '/streams/{id}',
+  tags,
+  security,
   summary: "One conversation's events, or with `at` its state at that log position",
   middleware: [requireRole(AUDITOR_ROLE)] as const,
   request: {
@@ -138,6 +144,8 @@ const streamRoute = createRoute({
 const eraseRoute = createRoute({
   method: 'post',
   path: '/users/{userId}/erase',
+  tags,
+  security,
   summary: 'Erase the content of every message a user sent (log and read models), as an event',
   middleware: [requireRole(...ERASER_ROLES)] as const,
   request: {
