@@ -56,12 +56,21 @@ async function freePort(): Promise<number> {
   return port
 }
 
+const children = new Set<ChildProcess>()
+// a failed run must not leave servers or load generators behind
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL')
+})
+
 function node(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],
   })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
 }
 
 async function waitHealthy(url: string) {
@@ -94,10 +103,19 @@ async function startServer(target: Target) {
     target === 'eventchat'
       ? node(['src/main.node.ts'], env)
       : node(['bench/socketio-baseline.ts'], env)
-  proc.stdout?.resume()
   const url = `http://127.0.0.1:${port}`
-  if (target === 'eventchat') await waitHealthy(`${url}/readyz`)
-  else await waitHealthy(`${url}/socket.io/?EIO=4&transport=polling`)
+  if (target === 'eventchat') {
+    proc.stdout?.resume()
+    await waitHealthy(`${url}/readyz`)
+  } else {
+    // the baseline accepts WebSocket transport only: it says when it listens
+    const lines = createInterface({ input: proc.stdout! })
+    await new Promise<void>((resolve) => {
+      lines.on('line', (line) => {
+        if (line.includes('"listening"')) resolve()
+      })
+    })
+  }
   return {
     url,
     proc,
