@@ -64,10 +64,23 @@ export async function replayLog(
   tx: Tx,
   options: { batchSize?: number; onProgress?: (events: number) => void } = {},
 ): Promise<number> {
+  // The tables start empty and grow a thousandfold within this one transaction, where
+  // autovacuum cannot see them: a plan cached while they were empty (a sequential scan) would
+  // be kept to the end. So plan each statement for its parameters, and refresh the statistics
+  // as the tables grow (ANALYZE sees the transaction's own rows and invalidates cached plans).
+  await tx`set local plan_cache_mode = force_custom_plan`
+  const tables = projectionTables()
+    .map((t) => quoteIdent(t.name))
+    .join(', ')
   let count = 0
+  let analyzeAt = 1000
   for await (const events of readLogForReplay(tx, options.batchSize)) {
     await replayIntoProjections(tx, events)
     count += events.length
+    if (count >= analyzeAt) {
+      await tx.unsafe(`analyze ${tables}`)
+      analyzeAt *= 4
+    }
     options.onProgress?.(count)
   }
   return count

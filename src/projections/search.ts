@@ -34,13 +34,12 @@ export async function searchMessages(
       from conversation_members
       where user_id = ${userId}
         ${conversationId === null ? sql`` : sql`and conversation_id = ${conversationId}`}
-    ), hits as (
+    ), matches as materialized (
+      -- one GIN scan for the words in these conversations, ranked once
       select m.message_id, m.conversation_id, m.version, m.sender_id, m.content, m.attachments,
         m.client_message_id, m.sent_at, m.edited_at, m.deleted_at,
         ts_rank(m.search, websearch_to_tsquery('simple', ${query})) as rank
       from messages m
-      join windows w on w.conversation_id = m.conversation_id
-        and m.version >= w.joined_version and m.version < w.left_version
       where numnode(websearch_to_tsquery('simple', ${query})) > 0
         and m.search @@ (
           websearch_to_tsquery('simple', ${query}) && (
@@ -48,6 +47,10 @@ export async function searchMessages(
             from windows
           )
         )
+    ), hits as (
+      select h.* from matches h
+      join windows w on w.conversation_id = h.conversation_id
+        and h.version >= w.joined_version and h.version < w.left_version
     ), page as (
       select * from hits
       ${
