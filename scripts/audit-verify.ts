@@ -1,19 +1,24 @@
 // Verifies every hash chain of the event log, and the content digests of the messages:
 //   npm run audit:verify                              the database (DATABASE_URL or DATA_DIR)
 //   npm run audit:verify -- --file history.ndjson     an export, offline
-//   add --json for the whole report as JSON.
+//   add --json for the whole report as JSON; --threads N to verify the database on N threads
+//   (default: the number of cores, on PostgreSQL; embedded PGlite uses one).
 // Prints the first broken link (stream, version, what differs) or a summary; exits 1 on a break.
 
 import { createReadStream } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { nodeHashHex } from '../src/audit/node-sha256.ts'
 import { describeReport, type VerifyReport, verifyNdjson } from '../src/audit/verify-chain.ts'
-import { verifyDatabase } from '../src/audit/verify-database.ts'
+import { verifyDatabaseParallel } from '../src/audit/verify-parallel.node.ts'
 import { loadConfig } from '../src/config.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 
 const { values } = parseArgs({
-  options: { file: { type: 'string', short: 'f' }, json: { type: 'boolean', default: false } },
+  options: {
+    file: { type: 'string', short: 'f' },
+    json: { type: 'boolean', default: false },
+    threads: { type: 'string' },
+  },
 })
 
 const started = performance.now()
@@ -29,7 +34,12 @@ try {
         : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA },
     )
     try {
-      report = await verifyDatabase(db.sql, { hashHex: nodeHashHex })
+      report = await verifyDatabaseParallel({
+        sql: db.sql,
+        url: config.DATABASE_URL,
+        schema: config.DATABASE_SCHEMA,
+        threads: values.threads === undefined ? undefined : Number(values.threads),
+      })
     } finally {
       await db.close()
     }

@@ -3,6 +3,7 @@ import type { AuditEvent } from '../src/audit/audit-events.ts'
 import type { ConversationHistory } from '../src/audit/conversation-history.ts'
 import { describeReport, type VerifyReport, verifyNdjson } from '../src/audit/verify-chain.ts'
 import { verifyDatabase } from '../src/audit/verify-database.ts'
+import { verifyDatabaseParallel } from '../src/audit/verify-parallel.node.ts'
 import { type AuditFixture, createAuditFixture, ndjsonLines } from './support/audit-fixture.ts'
 
 let f: AuditFixture
@@ -342,5 +343,17 @@ describe('tamper evidence: export, then verify offline and in the database', () 
     const offline = await verifyNdjson(once(lines.join('\n')))
     expect(breakOf(offline, d)).toMatchObject({ kind: 'missing_events', version: 4, line: i + 1 })
     expect(describeReport(offline)).toContain('BROKEN')
+  })
+
+  it('reports the same on several threads as on one (one exported snapshot, slices of streams)', async () => {
+    const single = await verifyDatabase(f.sql)
+    const parallel = await verifyDatabaseParallel({
+      sql: f.sql,
+      url: f.db.url,
+      schema: f.db.schema,
+      threads: 3,
+    })
+    expect(single.ok).toBe(false)
+    expect(parallel).toEqual(single)
   })
 })
