@@ -2,7 +2,8 @@
 // schema of its own, then times, over the same rows:
 //   - COPY (SELECT … FROM events) TO '/dev/null': the server's cost of just reading them
 //   - reading them into this process (postgres.js cursor), without doing anything
-//   - audit verification (every chain and content digest): verifyDatabase
+//   - audit verification (every chain and content digest): verifyDatabase, on one thread and on
+//     one per core (verifyDatabaseParallel)
 //   - rebuilding every read model: rebuildProjections
 // and drops the schema. Prints a Markdown table for bench/RESULTS.md ("Replay").
 
@@ -13,6 +14,7 @@ import postgres from 'postgres'
 import { nodeHashHex } from '../src/audit/node-sha256.ts'
 import { describeReport } from '../src/audit/verify-chain.ts'
 import { verifyDatabase } from '../src/audit/verify-database.ts'
+import { verifyDatabaseParallel } from '../src/audit/verify-parallel.node.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import { toRecordedEvent } from '../src/eventstore/event-store.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
@@ -174,6 +176,11 @@ try {
     (r) => (r.ok ? 'ok' : 'BROKEN'),
   )
   if (!report.ok) console.error(describeReport(report))
+  await timed(
+    `verify all chains on ${cpus().length} threads (verifyDatabaseParallel, native SHA-256)`,
+    () => verifyDatabaseParallel({ sql: db.sql, url, schema, threads: cpus().length }),
+    (r) => (r.ok ? 'ok' : 'BROKEN'),
+  )
   await timed(
     'verify all chains (verifyDatabase, portable @noble/hashes)',
     () => verifyDatabase(db.sql),
