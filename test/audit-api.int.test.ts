@@ -144,7 +144,7 @@ describe('GET /api/audit/events', () => {
     expect((await get('type=MessageSent')).map((e) => e.type)).toEqual(
       all.filter((e) => e.type === 'MessageSent').map((e) => e.type),
     )
-    expect(await get('type=MessageSent,ConversationStarted&streamId=' + g2)).toEqual(
+    expect(await get(`type=MessageSent,ConversationStarted&streamId=${g2}`)).toEqual(
       all.filter((e) => e.streamId === g2),
     )
     expect((await get('actor=bob')).map((e) => e.data)).toEqual([
