@@ -120,16 +120,18 @@ export function messageRoutes(app: ChatApp, services: Services) {
       },
       clientMessageId,
     )
-    const message = outcome.messageId ? await getMessageView(sql, outcome.messageId) : null
-    if (!message) {
+    if (!outcome.messageId) {
       throw new ApiError(
         409,
         'idempotency_key_reused',
         'This client id was already used for another kind of request',
       )
     }
-    const conversation = await getConversationView(sql, message.conversationId, user.id)
-    if (!conversation) throw notFound('Conversation')
+    const [message, conversation] = await Promise.all([
+      getMessageView(sql, outcome.messageId),
+      getConversationView(sql, outcome.conversationId, user.id),
+    ])
+    if (!message || !conversation) throw notFound('Conversation')
     return c.json({ message, conversation }, outcome.duplicate ? 200 : 201)
   })
 
