@@ -31,6 +31,7 @@ export type LogFollowerOptions = {
   retryHeldBack?: boolean
 }
 
+const HELD_CHECK_MS = 5
 const MAX_HELD_RETRY_MS = 100
 
 /**
@@ -45,7 +46,7 @@ export class LogFollower {
   private stopped = false
   private unsubscribe: (() => void) | null = null
   private poll: ReturnType<typeof setInterval> | null = null
-  private heldTimer: ReturnType<typeof setTimeout> | null = null
+  private timer: ReturnType<typeof setTimeout> | null = null
   private heldDelay = 0
 
   constructor(private readonly options: LogFollowerOptions) {}
@@ -81,7 +82,7 @@ export class LogFollower {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.poll) clearInterval(this.poll)
-    if (this.heldTimer) clearTimeout(this.heldTimer)
+    if (this.timer) clearTimeout(this.timer)
     this.unsubscribe?.()
     await this.idle()
   }
@@ -91,47 +92,60 @@ export class LogFollower {
     while (this.dirty && !this.stopped) {
       this.dirty = false
       try {
-        let progressed = false
         for (;;) {
           const batch = await readAll(sql, { after: this.cursor, limit: batchSize })
           if (batch.length > 0) {
             await this.options.onEvents(batch)
             this.cursor = cursorOf(batch.at(-1)!)
-            progressed = true
+            this.heldDelay = 0
           }
           if (batch.length < batchSize || this.stopped) break
         }
         await this.options.afterRead?.()
-        if (this.options.retryHeldBack && !this.stopped) await this.checkHeldBack(progressed)
+        if (this.options.retryHeldBack) this.armHeldCheck()
       } catch (error) {
         if (this.stopped) return
         this.options.log.error('log follower turn failed; retrying', { error })
-        this.scheduleRetry(1000)
+        this.schedule(() => this.wake(), 1000)
         return
       }
     }
   }
 
-  private async checkHeldBack(progressed: boolean) {
+  /**
+   * Some time after the last turn (reset by every turn, so that steady traffic, whose
+   * notifications wake the follower anyway, costs no extra query), looks for events held back
+   * and reads again if there are; backing off while the same transaction keeps holding them.
+   */
+  private armHeldCheck() {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    this.schedule(
+      () => {
+        void this.checkHeldBack().catch(() => this.wake())
+      },
+      Math.max(HELD_CHECK_MS, this.heldDelay),
+    )
+  }
+
+  private async checkHeldBack() {
+    if (this.stopped || this.running) return
     const [row] = await this.options.sql<{ held: boolean }[]>`
       select exists (
         select 1 from events
         where (transaction_id, position) > (${this.cursor.transactionId}::xid8, ${this.cursor.position}::bigint)
       ) as held`
-    if (!row?.held) {
-      this.heldDelay = 0
-      return
-    }
-    this.heldDelay = progressed ? 2 : Math.min(MAX_HELD_RETRY_MS, Math.max(2, this.heldDelay * 2))
-    this.scheduleRetry(this.heldDelay)
+    if (!row?.held) return
+    this.heldDelay = Math.min(MAX_HELD_RETRY_MS, Math.max(HELD_CHECK_MS, this.heldDelay * 2))
+    this.wake()
   }
 
-  private scheduleRetry(ms: number) {
-    if (this.heldTimer) return
-    this.heldTimer = setTimeout(() => {
-      this.heldTimer = null
-      this.wake()
+  private schedule(fn: () => void, ms: number) {
+    if (this.timer || this.stopped) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      fn()
     }, ms)
-    this.heldTimer.unref?.()
+    this.timer.unref?.()
   }
 }
