@@ -145,9 +145,25 @@ function loadGenerator(plan: object, onLine: (line: Record<string, unknown>) => 
   }
 }
 
+/** Share of the machine's CPU busy over `ms` (before a run: other people's work). */
+async function machineBusy(ms = 1000): Promise<number> {
+  const read = () => {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1)
+    const values = fields.map(Number)
+    return { idle: values[3]! + values[4]!, total: values.reduce((a, b) => a + b, 0) }
+  }
+  const a = read()
+  await sleep(ms)
+  const b = read()
+  return Math.round((1 - (b.idle - a.idle) / (b.total - a.total)) * 100)
+}
+
 async function loadRun(target: Target) {
+  const backgroundCpu = await machineBusy()
   const server = await startServer(target)
-  log(`${target}: server up at ${server.url}; connecting 1,000 clients`)
+  log(
+    `${target}: server up at ${server.url} (machine ${backgroundCpu}% busy before); 1,000 clients`,
+  )
   const phases: PhaseResult[] = []
   const plan = {
     mode: 'load',
@@ -173,7 +189,7 @@ async function loadRun(target: Target) {
   await gen.exited
   const rssAfterLoadMb = Math.round(server.rssKb() / 1024)
   await server.stop()
-  return { phases, rssAfterLoadMb }
+  return { backgroundCpu, phases, rssAfterLoadMb }
 }
 
 async function idleRun(target: Target) {
