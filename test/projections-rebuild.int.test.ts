@@ -11,6 +11,7 @@ import { verifyProjections } from '../src/projections/verify.ts'
 import type { Services } from '../src/services.ts'
 import { createChatServices } from './support/chat-services.ts'
 import { eraseUserContentForTest } from './support/erase-content.ts'
+import { usingPostgres } from './support/test-database.ts'
 
 let services: Services
 beforeAll(async () => {
@@ -352,6 +353,45 @@ describe('rebuild and verify', () => {
     const [row] = await sql<{ n: number }[]>`
       select count(*)::int as n from messages where sender_id like 'p%' and content like 'concurrent%'`
     expect(row!.n).toBe(40)
+  })
+})
+
+describe('verify while the log grows', () => {
+  it('compares one consistent snapshot; on PostgreSQL an append during it is not held up', async () => {
+    const sql = services.db.sql
+    const conversationId = directConversationId('v1', 'v2')
+    const sendOne = (i: number) =>
+      services.execute(
+        {
+          type: 'SendMessage',
+          conversationId,
+          messageId: newId(),
+          content: `during verify ${i}`,
+          receiverId: 'v2',
+        },
+        { actorId: 'v1', now: services.clock().toISOString() },
+      )
+    await sendOne(0)
+    let during: Promise<unknown> | null = null
+    const result = await verifyProjections(sql, {
+      batchSize: 50,
+      onProgress: async () => {
+        if (during) return
+        during = sendOne(1)
+        // On PostgreSQL the verification holds no lock and no transaction id: the append
+        // completes while it runs. With one connection (embedded) it waits for the end.
+        if (usingPostgres) await during
+      },
+    })
+    await during
+    expect(result.differences).toEqual([])
+    expect((await verifyProjections(sql)).differences).toEqual([])
+    const [row] = await sql<{ n: number }[]>`
+      select count(*)::int as n from messages where conversation_id = ${conversationId}`
+    expect(row!.n).toBe(2)
+    const [left] = await sql<{ n: number }[]>`
+      select count(*)::int as n from pg_namespace where nspname like 'verify\_%'`
+    expect(left!.n).toBe(0)
   })
 })
 

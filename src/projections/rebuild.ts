@@ -62,7 +62,7 @@ export async function* readLogForReplay(
 /** Replays the whole log into the (empty) projection tables visible on the search path. */
 export async function replayLog(
   tx: Tx,
-  options: { batchSize?: number; onProgress?: (events: number) => void } = {},
+  options: { batchSize?: number; onProgress?: (events: number) => void | Promise<void> } = {},
 ): Promise<number> {
   // The tables start empty and grow a thousandfold within this one transaction, where
   // autovacuum cannot see them: a plan cached while they were empty (a sequential scan) would
@@ -81,7 +81,7 @@ export async function replayLog(
       await tx.unsafe(`analyze ${tables}`)
       analyzeAt *= 4
     }
-    options.onProgress?.(count)
+    await options.onProgress?.(count)
   }
   return count
 }
