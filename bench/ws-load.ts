@@ -38,9 +38,15 @@ const MAX_SEQ = 5_000_000
 const sendTimes = new Float64Array(MAX_SEQ)
 const delivered = new Uint8Array(MAX_SEQ)
 let latencies: number[] = []
+let ackLatencies: number[] = []
 let deliveredCount = 0
 let duplicates = 0
 let errors = 0
+
+/** The server committed the message (eventchat) or inserted its row (baseline). */
+function onAcked(seq: number) {
+  if (sendTimes[seq]) ackLatencies.push(performance.now() - sendTimes[seq]!)
+}
 
 function onDelivered(content: string) {
   const seq = Number(content.slice(2))
@@ -66,6 +72,7 @@ async function connectEventchat(userId: string, partner: string, quiet: boolean)
       }
       const frame = JSON.parse(data.toString())
       if (frame.type === 'ready') resolve()
+      else if (frame.type === 'ack') onAcked(frame.ref)
       else if (frame.type === 'message_notification' || frame.type === 'new_message') {
         if (frame.message.senderId !== userId) onDelivered(frame.message.content)
       } else if (frame.type === 'error') errors++
@@ -73,7 +80,9 @@ async function connectEventchat(userId: string, partner: string, quiet: boolean)
   })
   return {
     send(seq: number) {
-      ws.send(JSON.stringify({ type: 'send_message', receiverId: partner, content: `b:${seq}` }))
+      ws.send(
+        JSON.stringify({ type: 'send_message', id: seq, receiverId: partner, content: `b:${seq}` }),
+      )
     },
     close: () => ws.terminate(),
   }
@@ -99,6 +108,7 @@ async function connectSocketIo(userId: string, partner: string) {
         { receiverId: partner, content: `b:${seq}` },
         (r: { ok: boolean }) => {
           if (!r.ok) errors++
+          else onAcked(seq)
         },
       )
     },
@@ -131,6 +141,7 @@ const percentile = (sorted: number[], p: number) =>
 let nextSeq = 1
 async function runPhase(clients: BenchClient[], phase: Phase) {
   latencies = []
+  ackLatencies = []
   const before = deliveredCount
   const errorsBefore = errors
   const lag = monitorEventLoopDelay({ resolution: 5 })
@@ -159,6 +170,7 @@ async function runPhase(clients: BenchClient[], phase: Phase) {
   while (deliveredCount - before < total && performance.now() < deadline) await sleep(20)
   lag.disable()
   const sorted = latencies.sort((a, b) => a - b)
+  const acks = ackLatencies.sort((a, b) => a - b)
   const round = (n: number) => Math.round(n * 10) / 10
   return {
     label: phase.label,
@@ -173,6 +185,8 @@ async function runPhase(clients: BenchClient[], phase: Phase) {
     p99: round(percentile(sorted, 99)),
     max: round(sorted.at(-1) ?? 0),
     loadgenLagP99: round(lag.percentile(99) / 1e6),
+    ackP50: round(percentile(acks, 50)),
+    ackP99: round(percentile(acks, 99)),
   }
 }
 

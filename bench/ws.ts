@@ -46,6 +46,8 @@ type PhaseResult = {
   p99: number
   max: number
   loadgenLagP99: number
+  ackP50: number
+  ackP99: number
 }
 
 async function freePort(): Promise<number> {
@@ -182,7 +184,8 @@ async function loadRun(target: Target) {
       const p = line as unknown as PhaseResult
       log(
         `${target} ${p.label}: ${p.achievedRate}/s sent ${p.sent} delivered ${p.delivered} ` +
-          `p50 ${p.p50} p99 ${p.p99} max ${p.max} ms (load generator lag p99 ${p.loadgenLagP99})`,
+          `p50 ${p.p50} p99 ${p.p99} max ${p.max} ms; ack p50 ${p.ackP50} p99 ${p.ackP99} ms ` +
+          `(load generator lag p99 ${p.loadgenLagP99})`,
       )
       if (p.label !== 'warm-up') phases.push(p)
     }
