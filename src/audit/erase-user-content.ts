@@ -111,8 +111,9 @@ async function eraseInTransaction(
     order by stream_id`
   const erased: { event: RecordedEvent; messageIds: string[] }[] = []
   for (const { stream_id: streamId } of candidates) {
-    const [stream] = await tx<{ version: number; state: ConversationState | null }[]>`
-      select version, state from streams where stream_id = ${streamId} for update`
+    const [stream] = await tx<
+      { version: number; last_hash: string; state: ConversationState | null }[]
+    >`select version, last_hash, state from streams where stream_id = ${streamId} for update`
     if (!stream) continue
     // read after the lock: every message of the stream committed before it is included
     const rows = await tx<{ version: number; message_id: string }[]>`
@@ -147,6 +148,7 @@ async function eraseInTransaction(
       metadata,
       recordedAt: now,
       state: stream.state ? evolve(stream.state, event) : null,
+      previousHash: stream.last_hash,
     })
     await projections?.(tx, [recorded!])
     erased.push({ event: recorded!, messageIds })
