@@ -319,3 +319,22 @@ describe('log order readers can trust', () => {
       expect(seen.get(s)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1))
   })
 })
+
+describe('recorded time', () => {
+  it('records the time as it reads back, so hashes computed at append match what is stored', async () => {
+    const s = `t-${crypto.randomUUID()}`
+    const [e] = await db.sql.begin((tx) =>
+      append(tx, {
+        streamId: s,
+        expectedVersion: 0,
+        events: [sent(s, 'tz')],
+        metadata: meta,
+        recordedAt: '2026-11-26T13:00:00+01:00',
+      }),
+    )
+    const [read] = await readStream(db.sql, s)
+    expect(e!.recordedAt).toBe('2026-11-26T12:00:00.000Z')
+    expect(read!.recordedAt).toBe(e!.recordedAt)
+    expect(read!.hash).toBe(e!.hash)
+  })
+})

@@ -84,8 +84,11 @@ export type AppendInput = {
  * inserted only if it was.
  */
 export async function append(tx: Tx, input: AppendInput): Promise<RecordedEvent[]> {
-  const { streamId, expectedVersion, events, metadata, recordedAt } = input
+  const { streamId, expectedVersion, events, metadata } = input
   if (events.length === 0) return []
+  // The hash covers the recorded time as it reads back (ISO 8601, milliseconds, UTC), so it is
+  // normalized before hashing; finer precision would not survive the round trip through JS.
+  const recordedAt = normalizeTime(input.recordedAt)
   let previousHash = input.previousHash ?? (expectedVersion === 0 ? GENESIS_HASH : null)
   if (previousHash === null) {
     const [row] = await tx<{ version: number; last_hash: string }[]>`
@@ -177,6 +180,12 @@ export async function append(tx: Tx, input: AppendInput): Promise<RecordedEvent[
     hash: rows[i]![10],
     erased: false,
   })) as RecordedEvent[]
+}
+
+function normalizeTime(value: string): string {
+  const time = new Date(value)
+  if (Number.isNaN(time.getTime())) throw new TypeError(`recordedAt is not a time: ${value}`)
+  return time.toISOString()
 }
 
 async function streamVersion(sql: Queryable, streamId: string): Promise<number | null> {
