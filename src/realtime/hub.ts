@@ -65,6 +65,7 @@ export class Hub {
       log: this.log,
       pollIntervalMs: options.pollIntervalMs,
       retryHeldBack: services.db.mode === 'postgres',
+      ownConnection: services.db.mode === 'postgres',
       afterRead: () => this.placeAttaching(),
       onEvents: (events) => this.route(events),
     })
@@ -206,7 +207,7 @@ export class Hub {
     if (this.attaching.length === 0) return
     const batch = this.attaching
     this.attaching = []
-    await this.cache.load(this.services.db.sql)
+    await this.cache.load(this.follower.reader)
     const at = this.follower.cursor
     for (const conn of batch) {
       if (conn.closed) continue
@@ -256,7 +257,7 @@ export class Hub {
 
   /** Routes a batch of log events, in log order, to the sockets allowed to see each. */
   private async route(events: RecordedEvent[]): Promise<void> {
-    const prepared = await prepareEvents(this.services.db.sql, events, this.cache.kindOf)
+    const prepared = await prepareEvents(this.follower.reader, events, this.cache.kindOf)
     events.forEach((event, i) => {
       this.cache.apply(event)
       const out = prepared[i]

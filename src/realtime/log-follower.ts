@@ -8,6 +8,9 @@ import {
 import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
 import type { Signals } from '../eventstore/signals.ts'
 import type { Sql } from '../eventstore/sql.ts'
+
+type ReservedSql = Sql & { release(): void }
+
 import type { Logger } from '../logger.ts'
 
 export type LogFollowerOptions = {
@@ -29,6 +32,11 @@ export type LogFollowerOptions = {
    * read again shortly: that transaction may not append, so no notification would come.
    */
   retryHeldBack?: boolean
+  /**
+   * Read on a connection of its own (PostgreSQL), so that the follower's reads never queue
+   * behind commands in a busy pool. Off in embedded mode, which has one connection in all.
+   */
+  ownConnection?: boolean
 }
 
 const HELD_CHECK_MS = 5
@@ -48,12 +56,19 @@ export class LogFollower {
   private poll: ReturnType<typeof setInterval> | null = null
   private timer: ReturnType<typeof setTimeout> | null = null
   private heldDelay = 0
+  private reserved: ReservedSql | null = null
 
   constructor(private readonly options: LogFollowerOptions) {}
 
+  /** Where the follower's turn reads (and what `afterRead` and `onEvents` should query). */
+  get reader(): Sql {
+    return this.reserved ?? this.options.sql
+  }
+
   /** Starts at the head of the log: a new process delivers only what happens from now on. */
   async start(): Promise<void> {
-    this.cursor = await headCursor(this.options.sql)
+    if (this.options.ownConnection) this.reserved = await this.options.sql.reserve()
+    this.cursor = await headCursor(this.reader)
     this.unsubscribe = await this.options.signals.subscribe(
       LOG_CHANNEL,
       () => this.wake(),
@@ -85,15 +100,20 @@ export class LogFollower {
     if (this.timer) clearTimeout(this.timer)
     this.unsubscribe?.()
     await this.idle()
+    this.reserved?.release()
+    this.reserved = null
   }
 
   private async run(): Promise<void> {
-    const { sql, batchSize = 500 } = this.options
+    const { batchSize = 500 } = this.options
     while (this.dirty && !this.stopped) {
       this.dirty = false
       try {
+        if (this.options.ownConnection && !this.reserved) {
+          this.reserved = await this.options.sql.reserve()
+        }
         for (;;) {
-          const batch = await readAll(sql, { after: this.cursor, limit: batchSize })
+          const batch = await readAll(this.reader, { after: this.cursor, limit: batchSize })
           if (batch.length > 0) {
             await this.options.onEvents(batch)
             this.cursor = cursorOf(batch.at(-1)!)
@@ -106,6 +126,9 @@ export class LogFollower {
       } catch (error) {
         if (this.stopped) return
         this.options.log.error('log follower turn failed; retrying', { error })
+        // the connection may be gone: take another one next turn
+        this.reserved?.release()
+        this.reserved = null
         this.schedule(() => this.wake(), 1000)
         return
       }
@@ -130,7 +153,7 @@ export class LogFollower {
 
   private async checkHeldBack() {
     if (this.stopped || this.running) return
-    const [row] = await this.options.sql<{ held: boolean }[]>`
+    const [row] = await this.reader<{ held: boolean }[]>`
       select exists (
         select 1 from events
         where (transaction_id, position) > (${this.cursor.transactionId}::xid8, ${this.cursor.position}::bigint)
