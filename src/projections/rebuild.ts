@@ -5,9 +5,10 @@ import {
   toRecordedEvent,
 } from '../eventstore/event-store.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
-import { type ProjectionTable, projections, replayIntoProjections } from './index.ts'
+import { BulkReplay } from './bulk-replay.ts'
+import { type ProjectionTable, projections } from './index.ts'
 
-export const REPLAY_BATCH_SIZE = 1000
+export const REPLAY_BATCH_SIZE = 5000
 
 export type RebuildResult = { events: number; tables: string[] }
 
@@ -59,7 +60,10 @@ export async function* readLogForReplay(
   }
 }
 
-/** Replays the whole log into the (empty) projection tables visible on the search path. */
+/**
+ * Replays the whole log into the (empty) projection tables visible on the search path, set
+ * based (BulkReplay): the same rows as applying every event through the inline projections.
+ */
 export async function replayLog(
   tx: Tx,
   options: { batchSize?: number; onProgress?: (events: number) => void | Promise<void> } = {},
@@ -69,21 +73,18 @@ export async function replayLog(
   // be kept to the end. So plan each statement for its parameters, and refresh the statistics
   // as the tables grow (ANALYZE sees the transaction's own rows and invalidates cached plans).
   await tx`set local plan_cache_mode = force_custom_plan`
-  const tables = projectionTables()
-    .map((t) => quoteIdent(t.name))
-    .join(', ')
-  let count = 0
+  const replay = new BulkReplay()
   let analyzeAt = 1000
   for await (const events of readLogForReplay(tx, options.batchSize)) {
-    await replayIntoProjections(tx, events)
-    count += events.length
-    if (count >= analyzeAt) {
-      await tx.unsafe(`analyze ${tables}`)
+    await replay.apply(tx, events)
+    if (replay.count >= analyzeAt) {
+      await tx`analyze messages, conversations`
       analyzeAt *= 4
     }
-    await options.onProgress?.(count)
+    await options.onProgress?.(replay.count)
   }
-  return count
+  await replay.finish(tx)
+  return replay.count
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Sql, Tx } from '../eventstore/sql.ts'
+import { BulkReplay } from './bulk-replay.ts'
 import type { ProjectionTable } from './index.ts'
-import { replayIntoProjections } from './index.ts'
 import {
   holdOffAppends,
   projectionTables,
@@ -92,11 +92,13 @@ async function verifyOnSnapshot(sql: Sql, options: VerifyOptions): Promise<Verif
         return work(w)
       })
     return await sql.begin('isolation level repeatable read read only', async (snapshot) => {
-      // 1. replay the log of the snapshot into the scratch tables, batch by batch
+      // 1. replay the log of the snapshot into the scratch tables, batch by batch (set based,
+      // as a rebuild does; the membership rows are written at the end)
+      const replay = new BulkReplay()
       let events = 0
       let analyzeAt = 1000
       for await (const batch of readLogForReplay(snapshot, batchSize)) {
-        await inScratch((w) => replayIntoProjections(w, batch))
+        await inScratch((w) => replay.apply(w, batch))
         events += batch.length
         if (events >= analyzeAt) {
           await sql.unsafe(
@@ -106,6 +108,7 @@ async function verifyOnSnapshot(sql: Sql, options: VerifyOptions): Promise<Verif
         }
         await options.onProgress?.(events)
       }
+      await inScratch((w) => replay.finish(w))
       // 2. a hash of every live row of the snapshot, next to the rebuilt rows
       for (const table of tables) {
         const t = quoteIdent(table.name)
