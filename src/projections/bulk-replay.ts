@@ -105,12 +105,13 @@ export class BulkReplay {
           break
         }
         case 'ParticipantLeft': {
+          // the members still in see the time even if the one leaving has no row
+          this.activity.push([c, event.version, event.data.leftAt])
           const m = this.members.get(c)?.get(event.data.userId)
           if (!m) break
           if (m.left === null) m.windows.at(-1)![1] = event.version
           else m.windows.push([event.version, event.version])
           m.left = event.version
-          this.activity.push([c, event.version, event.data.leftAt])
           break
         }
         case 'MessagesRead': {
