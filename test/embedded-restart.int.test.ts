@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
 import { directConversationId, newId } from '../src/domain/conversation-id.ts'
 import { handleCommand } from '../src/eventstore/command-handler.ts'
+import { DataDirInUseError } from '../src/eventstore/data-dir-lock.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import { readStream } from '../src/eventstore/event-store.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
@@ -40,4 +41,28 @@ it('keeps what was written in the embedded database across a restart', async () 
   expect(events.map((e) => e.type)).toEqual(['ConversationStarted', 'MessageSent'])
   expect((events[1]!.data as { content: string }).content).toBe('before restart')
   await second.close()
+})
+
+it('refuses a second embedded database on the same data directory until the first is closed', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'eventchat-lock-'))
+  dirs.push(dataDir)
+  const first = await openDatabase({ dataDir })
+  const error = await openDatabase({ dataDir }).catch((e) => e)
+  expect(error).toBeInstanceOf(DataDirInUseError)
+  expect(error.message).toContain(`process ${process.pid}`)
+  expect(error.message).toContain('DATABASE_URL')
+  await first.close()
+  const second = await openDatabase({ dataDir })
+  expect(second.mode).toBe('embedded')
+  await second.close()
+})
+
+it('takes over a lock left by a process that no longer runs', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'eventchat-stale-'))
+  dirs.push(dataDir)
+  // A pid above the kernel's limit (pid_max is at most 2^22) cannot be running.
+  await writeFile(join(dataDir, 'eventchat.pid'), String(2 ** 22 + 1))
+  const db = await openDatabase({ dataDir })
+  expect(db.mode).toBe('embedded')
+  await db.close()
 })
