@@ -86,7 +86,11 @@ export async function createServices(
     }),
     clock: overrides.clock ?? (() => new Date()),
     execute: (command, options) =>
-      handleCommand({ sql: db.sql, projections, onAppended: notifyLogGrew }, command, options),
+      handleCommand(
+        { sql: db.sql, writer: db.writer, projections, onAppended: notifyLogGrew },
+        command,
+        options,
+      ),
   }
 }
 

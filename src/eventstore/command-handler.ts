@@ -18,7 +18,10 @@ export const MAX_ATTEMPTS = 5
 export type InlineProjection = (tx: Tx, events: RecordedEvent[]) => Promise<void>
 
 export type CommandHandlerDeps = {
+  /** Reads (the decision state). */
   sql: Sql
+  /** Runs the append transaction; `sql` when absent (see `Database.writer`). */
+  writer?: Sql
   projections?: InlineProjection
   /** Called after each commit that appended events. */
   onAppended?: (events: RecordedEvent[]) => void
@@ -89,7 +92,7 @@ export async function handleCommand(
       }
     }
     try {
-      const recorded = await sql.begin(async (tx) => {
+      const recorded = await (deps.writer ?? sql).begin(async (tx) => {
         const newState = events.reduce<ConversationState | null>(evolve, loaded.conversation)
         const appended = await append(tx, {
           streamId: command.conversationId,

@@ -16,6 +16,13 @@ export type DatabaseOptions = {
 
 export type Database = {
   sql: Sql
+  /**
+   * A pool used only for command transactions (`begin`). postgres.js 3.4.9 can send BEGIN
+   * without reserving the connection when BEGIN is pipelined onto a busy one (porsager/postgres
+   * #823, #1189); in a pool that runs nothing but transactions every connection is either idle
+   * or reserved, so BEGIN always lands on an idle one. The same as `sql` in embedded mode.
+   */
+  writer?: Sql
   mode: 'postgres' | 'embedded'
   schema: string
   signals: Signals
@@ -35,8 +42,17 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       await admin.unsafe(`create schema if not exists ${schema}`)
       await admin.end()
     }
+    // The pool size is shared: half for transactions, the rest for everything else.
+    const total = Math.max(2, options.max ?? 10)
+    const writers = Math.ceil(total / 2)
     const sql = postgres(options.url, {
-      max: options.max ?? 10,
+      max: total - writers,
+      onnotice: quiet,
+      connection,
+      idle_timeout: 60,
+    }) as unknown as Sql
+    const writer = postgres(options.url, {
+      max: writers,
       onnotice: quiet,
       connection,
       idle_timeout: 60,
@@ -44,12 +60,13 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
     const signals = new PostgresSignals(sql, schema)
     return {
       sql,
+      writer,
       mode: 'postgres',
       schema,
       signals,
       async close() {
         await signals.close()
-        await sql.end({ timeout: 5 })
+        await Promise.all([sql.end({ timeout: 5 }), writer.end({ timeout: 5 })])
       },
     }
   }
@@ -65,6 +82,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   const signals = new InProcessSignals()
   return {
     sql,
+    writer: sql,
     mode: 'embedded',
     schema,
     signals,
