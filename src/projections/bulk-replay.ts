@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../eventstore/event-store.ts'
 import type { Tx } from '../eventstore/sql.ts'
-import { projections } from './index.ts'
+import { saveCheckpoints } from './index.ts'
 
 const NO_END = 2147483647
 
@@ -236,20 +236,7 @@ export class BulkReplay {
           ${part.map((r) => r[2].readUpTo)}::int[], ${part.map((r) => r[2].readMessageId)}::text[],
           ${part.map((r) => r[2].readAt)}::timestamptz[]) as r(c, u, j, l, rv, rm, ra)`
     }
-    const last = this.last
-    await tx`
-      insert into projection_checkpoints ${tx(
-        projections.map((p) => ({
-          projection: p.name,
-          position: last.position,
-          transaction_id: last.transactionId,
-        })),
-        'projection',
-        'position',
-        'transaction_id',
-      )}
-      on conflict (projection) do update
-        set position = excluded.position, transaction_id = excluded.transaction_id`
+    await saveCheckpoints(tx, this.last)
   }
 
   private conversation(c: string) {

@@ -50,22 +50,7 @@ export const projections: Projection[] = [
  * No checkpoint is touched here on purpose: the append transaction applies each event exactly
  * once, and a shared checkpoint row would serialize appends to different conversations.
  */
-export const applyProjections: InlineProjection = async (tx, events) => {
-  // Same order and pipelining as the replay below: one round trip for a typical command.
-  let inFlight: Promise<void>[] = []
-  for (const event of events) {
-    for (const projection of projections) {
-      if (projection.pipelined) {
-        inFlight.push(projection.apply(tx, event))
-        continue
-      }
-      await Promise.all(inFlight)
-      inFlight = []
-      await projection.apply(tx, event)
-    }
-  }
-  await Promise.all(inFlight)
-}
+export const applyProjections: InlineProjection = (tx, events) => applyInOrder(tx, events)
 
 /**
  * Replay (rebuild): applies a batch of log events, skipping those at or below each projection's
@@ -78,16 +63,27 @@ export async function replayIntoProjections(tx: Tx, events: RecordedEvent[]): Pr
     select projection, position, transaction_id from projection_checkpoints
     where projection = any(${names}::text[])`
   const checkpoints = new Map(rows.map((r) => [r.projection, r]))
-  const last = events.at(-1)!
-  // Event by event, every projection in turn: the order of the inline path, since one
-  // projection may read what another wrote for an earlier event. Pipelined projections send
-  // their statements without waiting for results (one connection runs them in order); before
-  // any other projection, what is in flight is awaited.
+  await applyInOrder(tx, events, (projection, event) => {
+    const cp = checkpoints.get(projection.name)
+    return !cp || isAfter(event, cp)
+  })
+  await saveCheckpoints(tx, events.at(-1)!)
+}
+
+/**
+ * Event by event, every projection in turn (one projection may read what another wrote for an
+ * earlier event). Pipelined projections send their statements without waiting for results (one
+ * connection runs them in order); before any other projection, what is in flight is awaited.
+ */
+async function applyInOrder(
+  tx: Tx,
+  events: RecordedEvent[],
+  applies: (projection: Projection, event: RecordedEvent) => boolean = () => true,
+): Promise<void> {
   let inFlight: Promise<void>[] = []
   for (const event of events) {
     for (const projection of projections) {
-      const cp = checkpoints.get(projection.name)
-      if (cp && !isAfter(event, cp)) continue
+      if (!applies(projection, event)) continue
       if (projection.pipelined) {
         inFlight.push(projection.apply(tx, event))
         continue
@@ -98,10 +94,17 @@ export async function replayIntoProjections(tx: Tx, events: RecordedEvent[]): Pr
     }
   }
   await Promise.all(inFlight)
+}
+
+/** Records `last` as every projection's checkpoint. */
+export async function saveCheckpoints(
+  tx: Tx,
+  last: { position: number; transactionId: string },
+): Promise<void> {
   await tx`
     insert into projection_checkpoints ${tx(
-      names.map((projection) => ({
-        projection,
+      projections.map((p) => ({
+        projection: p.name,
         position: last.position,
         transaction_id: last.transactionId,
       })),
