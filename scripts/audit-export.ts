@@ -11,7 +11,7 @@ import { Readable, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { parseArgs } from 'node:util'
 import { type AuditFilter, exportAuditEvents } from '../src/audit/audit-events.ts'
-import { loadConfig } from '../src/config.ts'
+import { databaseOptions, loadConfig } from '../src/config.ts'
 import { type EventType, eventTypes } from '../src/domain/events.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 
@@ -72,11 +72,7 @@ if (values.server) {
   await pipeline(Readable.fromWeb(res.body as never), out)
 } else {
   const config = loadConfig(process.env)
-  const db = await openDatabase(
-    config.DATABASE_URL
-      ? { url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 2 }
-      : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA },
-  )
+  const db = await openDatabase(databaseOptions(config, 2))
   try {
     const body = await exportAuditEvents(db.sql, filter, {
       strategy: 'cursor',

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util'
 import { nodeHashHex } from '../src/audit/node-sha256.ts'
 import { describeReport, type VerifyReport, verifyNdjson } from '../src/audit/verify-chain.ts'
 import { verifyDatabaseParallel } from '../src/audit/verify-parallel.node.ts'
-import { loadConfig } from '../src/config.ts'
+import { databaseOptions, loadConfig } from '../src/config.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 
 const { values } = parseArgs({
@@ -28,11 +28,7 @@ try {
     report = await verifyNdjson(createReadStream(values.file), { hashHex: nodeHashHex })
   } else {
     const config = loadConfig(process.env)
-    const db = await openDatabase(
-      config.DATABASE_URL
-        ? { url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 2 }
-        : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA },
-    )
+    const db = await openDatabase(databaseOptions(config, 2))
     try {
       report = await verifyDatabaseParallel({
         sql: db.sql,

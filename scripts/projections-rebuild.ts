@@ -1,17 +1,13 @@
 // Rebuilds every read model from the event log: npm run projections:rebuild
 // Appends wait while it runs. In embedded mode, stop the server first (PGlite has one process).
 
-import { loadConfig } from '../src/config.ts'
+import { databaseOptions, loadConfig } from '../src/config.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
 import { rebuildProjections } from '../src/projections/rebuild.ts'
 
 const config = loadConfig(process.env)
-const db = await openDatabase(
-  config.DATABASE_URL
-    ? { url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 2 }
-    : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA },
-)
+const db = await openDatabase(databaseOptions(config, 2))
 try {
   await migrate(db.sql)
   const started = performance.now()

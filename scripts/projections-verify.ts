@@ -1,17 +1,13 @@
 // Rebuilds every read model into a scratch schema and compares it with the live tables:
 // npm run projections:verify — prints each difference, exits 1 if there is any.
 
-import { loadConfig } from '../src/config.ts'
+import { databaseOptions, loadConfig } from '../src/config.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
 import { verifyProjections } from '../src/projections/verify.ts'
 
 const config = loadConfig(process.env)
-const db = await openDatabase(
-  config.DATABASE_URL
-    ? { url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, max: 2 }
-    : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA },
-)
+const db = await openDatabase(databaseOptions(config, 2))
 try {
   await migrate(db.sql)
   const { events, differences } = await verifyProjections(db.sql)

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { DatabaseOptions } from './eventstore/database.ts'
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback)
 const optionalString = z
@@ -50,4 +51,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`)
   }
   return parsed.data
+}
+
+/** Where the configuration points the database: PostgreSQL when DATABASE_URL is set, else PGlite. */
+export function databaseOptions(config: Config, max = config.DATABASE_POOL_SIZE): DatabaseOptions {
+  return config.DATABASE_URL
+    ? { url: config.DATABASE_URL, max, schema: config.DATABASE_SCHEMA }
+    : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA }
 }

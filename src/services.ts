@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bytesToHex } from '@noble/hashes/utils.js'
-import type { Config } from './config.ts'
+import { type Config, databaseOptions } from './config.ts'
 import type { ConversationCommand } from './domain/commands.ts'
 import {
   type CommandOptions,
@@ -36,17 +36,7 @@ export async function createServices(
   log: Logger,
   overrides: { db?: Database; clock?: () => Date; projections?: InlineProjection } = {},
 ): Promise<Services> {
-  const db =
-    overrides.db ??
-    (await openDatabase(
-      config.DATABASE_URL
-        ? {
-            url: config.DATABASE_URL,
-            max: config.DATABASE_POOL_SIZE,
-            schema: config.DATABASE_SCHEMA,
-          }
-        : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA },
-    ))
+  const db = overrides.db ?? (await openDatabase(databaseOptions(config)))
   const applied = await migrate(db.sql)
   if (applied.length) log.info('applied migrations', { applied })
 
