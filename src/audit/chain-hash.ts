@@ -1,4 +1,4 @@
-import { sha256Hex } from '../eventstore/event-hash.ts'
+import { type HashedFields, sha256Hex } from '../eventstore/event-hash.ts'
 
 /** A SHA-256 of a UTF-8 string as lowercase hex: noble's by default, a native one where faster. */
 export type HashHex = (text: string) => string
@@ -77,16 +77,7 @@ export function fastCanonicalJson(value: unknown): string {
 }
 
 /** The fields of an event that its chain hash covers (see `eventHash` in the event store). */
-export type ChainedFields = {
-  streamId: string
-  version: number
-  type: string
-  schemaVersion: number
-  data: unknown
-  contentDigest: string | null
-  metadata: unknown
-  recordedAt: string
-}
+export type ChainedFields = HashedFields
 
 /**
  * Recomputes `eventHash(previousHash, fields)` of src/eventstore/event-hash.ts, byte for byte,
