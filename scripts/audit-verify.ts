@@ -1,41 +1,67 @@
 // Verifies every hash chain of the event log, and the content digests of the messages:
-//   npm run audit:verify                              the database (DATABASE_URL or DATA_DIR)
-//   npm run audit:verify -- --file history.ndjson     an export, offline
-//   add --json for the whole report as JSON; --threads N to verify the database on N threads
-//   (default: the number of cores, on PostgreSQL; embedded PGlite uses one).
-// Prints the first broken link (stream, version, what differs) or a summary; exits 1 on a break.
+// npm run audit:verify [-- --file history.ndjson] (see --help).
 
 import { createReadStream } from 'node:fs'
-import { parseArgs } from 'node:util'
+import { stat } from 'node:fs/promises'
 import { nodeHashHex } from '../src/audit/node-sha256.ts'
 import { describeReport, type VerifyReport, verifyNdjson } from '../src/audit/verify-chain.ts'
 import { verifyDatabaseParallel } from '../src/audit/verify-parallel.node.ts'
-import { databaseOptions, loadConfig } from '../src/config.ts'
+import { databaseOptions } from '../src/config.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
+import {
+  configFromEnv,
+  countEvents,
+  createProgress,
+  type Progress,
+  parseCommandLine,
+  usageError,
+} from './cli.ts'
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
+  usage: 'npm run audit:verify [-- --file history.ndjson] [--json] [--threads N]',
+  help: `
+Recomputes every link of every stream's hash chain and every content digest whose content is
+present, and prints the first broken link (stream, version, what differs) or a summary.
+Without --file it reads the database (DATABASE_URL, or the embedded one in DATA_DIR: stop the
+server first) and also checks each stream's stored head against its last event.
+  -f, --file <path>   verify an NDJSON export (npm run -s audit:export) offline
+  --json              print the whole report as JSON
+  --threads <n>       threads for a PostgreSQL database (default: the number of cores)
+  -h, --help          this text
+Progress goes to stderr. Exit code 0: intact; 1: a break; 2: it could not run or a wrong call.`,
   options: {
     file: { type: 'string', short: 'f' },
     json: { type: 'boolean', default: false },
     threads: { type: 'string' },
   },
 })
+const threads = values.threads === undefined ? undefined : Number(values.threads)
+if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
+  usageError('--threads: a whole number of at least 1')
+}
 
 const started = performance.now()
 let report: VerifyReport
 try {
   if (values.file) {
-    report = await verifyNdjson(createReadStream(values.file), { hashHex: nodeHashHex })
+    const progress = createProgress('verify', (await stat(values.file)).size, 'bytes')
+    report = await verifyNdjson(countBytes(createReadStream(values.file), progress), {
+      hashHex: nodeHashHex,
+    })
+    progress.finish()
   } else {
-    const config = loadConfig(process.env)
+    const config = configFromEnv()
     const db = await openDatabase(databaseOptions(config, 2))
     try {
+      const progress = createProgress('verify', await countEvents(db.sql))
       report = await verifyDatabaseParallel({
         sql: db.sql,
         url: config.DATABASE_URL,
         schema: config.DATABASE_SCHEMA,
-        threads: values.threads === undefined ? undefined : Number(values.threads),
+        threads,
+        onProgress: (n) => progress.update(n),
       })
+      progress.finish()
     } finally {
       await db.close()
     }
@@ -61,3 +87,12 @@ if (values.json) {
   }
 }
 process.exitCode = report.ok ? 0 : 1
+
+async function* countBytes(chunks: AsyncIterable<Buffer>, progress: Progress) {
+  let bytes = 0
+  for await (const chunk of chunks) {
+    bytes += chunk.length
+    progress.update(bytes)
+    yield chunk
+  }
+}

@@ -1,16 +1,33 @@
 // Rebuilds every read model into a scratch schema and compares it with the live tables:
-// npm run projections:verify — prints each difference, exits 1 if there is any.
+// npm run projections:verify (see --help).
 
-import { databaseOptions, loadConfig } from '../src/config.ts'
+import { databaseOptions } from '../src/config.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
 import { verifyProjections } from '../src/projections/verify.ts'
+import { configFromEnv, countEvents, createProgress, parseCommandLine } from './cli.ts'
 
-const config = loadConfig(process.env)
+parseCommandLine({
+  usage: 'npm run projections:verify',
+  help: `
+Replays the whole event log into a scratch schema and compares every read-model row with the
+live tables; prints each difference (table, key, the columns that differ). On PostgreSQL it
+reads one snapshot and holds nothing up. Reads DATABASE_URL, or the embedded database in
+DATA_DIR (stop the server first). Progress goes to stderr; the last line is a summary.
+Exit code 0: no difference; 1: differences; 2: it could not run or a wrong call.
+  -h, --help   this text`,
+  options: {},
+})
+
+const config = configFromEnv()
 const db = await openDatabase(databaseOptions(config, 2))
 try {
   await migrate(db.sql)
-  const { events, differences } = await verifyProjections(db.sql)
+  const progress = createProgress('verify', await countEvents(db.sql))
+  const { events, differences } = await verifyProjections(db.sql, {
+    onProgress: (n) => progress.update(n),
+  })
+  progress.finish()
   for (const d of differences) {
     const key = Object.entries(d.key)
       .map(([k, v]) => `${k}=${v}`)
@@ -29,7 +46,7 @@ try {
   )
   process.exitCode = differences.length ? 1 : 0
 } catch (error) {
-  console.error(error)
+  console.error(`projections:verify could not run: ${(error as Error).message}`)
   process.exitCode = 2
 } finally {
   await db.close()

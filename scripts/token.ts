@@ -1,26 +1,29 @@
 // Prints a development token: npm run token -- <userId> [--role auditor] [--expires 30d]
 
 import { mkdir } from 'node:fs/promises'
-import { parseArgs } from 'node:util'
-import { loadConfig } from '../src/config.ts'
 import { issueToken } from '../src/http/auth.ts'
 import { loadOrCreateDevSecret } from '../src/services.ts'
+import { configFromEnv, parseCommandLine, usageError } from './cli.ts'
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = parseCommandLine({
+  usage: 'npm run -s token -- <userId> [--role auditor|admin] [--expires 30d]',
+  help: `
+Prints a signed token (HS256) for <userId> on stdout: with JWT_SECRET, or in embedded mode with
+the development secret in DATA_DIR/dev-jwt-secret (created if missing).
+  --role <role>      the role claim (JWT_ROLE_CLAIM): auditor or admin
+  --expires <span>   lifetime, e.g. 15m, 12h, 30d (default 30d)
+  -h, --help         this text`,
   allowPositionals: true,
   options: { role: { type: 'string' }, expires: { type: 'string', default: '30d' } },
 })
 const userId = positionals[0]
-if (!userId) {
-  console.error('usage: npm run token -- <userId> [--role auditor] [--expires 30d]')
-  process.exit(2)
-}
-const config = loadConfig(process.env)
+if (!userId || positionals.length > 1)
+  usageError('usage: npm run -s token -- <userId> (see --help)')
+const config = configFromEnv()
 let secret = config.JWT_SECRET
 if (!secret) {
   if (config.JWT_JWKS_URL) {
-    console.error('JWT_JWKS_URL is set: tokens come from your identity provider, not from here')
-    process.exit(2)
+    usageError('JWT_JWKS_URL is set: tokens come from your identity provider, not from here')
   }
   await mkdir(config.DATA_DIR, { recursive: true })
   secret = await loadOrCreateDevSecret(config.DATA_DIR)

@@ -20,6 +20,8 @@ export type ParallelVerifyOptions = {
   /** Threads, each with its own connection and a slice of the streams; default: the cores. */
   threads?: number
   maxBreaks?: number
+  /** Called now and then with the number of events verified so far (all threads together). */
+  onProgress?: (events: number) => void
 }
 
 type Task = { url: string; schema: string; snapshot: string; range: StreamRange; maxBreaks: number }
@@ -43,7 +45,11 @@ export async function verifyDatabaseParallel(
   const threads = Math.max(1, options.threads ?? cpus().length)
   const maxBreaks = options.maxBreaks ?? 100
   if (threads === 1 || !options.url) {
-    return verifyDatabase(options.sql, { hashHex: nodeHashHex, maxBreaks })
+    return verifyDatabase(options.sql, {
+      hashHex: nodeHashHex,
+      maxBreaks,
+      onProgress: options.onProgress,
+    })
   }
   const url = options.url
   const sql = connect(url, options.schema)
@@ -62,15 +68,16 @@ export async function verifyDatabaseParallel(
         from,
         to: bounds[i] ?? null,
       }))
+      const verified = ranges.map(() => 0)
       const reports = await Promise.all(
-        ranges.map((range) =>
-          runThread({
-            url,
-            schema: options.schema,
-            snapshot: row!.snapshot,
-            range,
-            maxBreaks,
-          }),
+        ranges.map((range, i) =>
+          runThread(
+            { url, schema: options.schema, snapshot: row!.snapshot, range, maxBreaks },
+            (events) => {
+              verified[i] = events
+              options.onProgress?.(verified.reduce((a, b) => a + b, 0))
+            },
+          ),
         ),
       )
       const orphans = new ChainVerifier({ maxBreaks })
@@ -105,10 +112,15 @@ export function mergeReports(reports: VerifyReport[], maxBreaks: number): Verify
   return merged
 }
 
-function runThread(task: Task): Promise<VerifyReport> {
+type ThreadMessage = { progress: number } | { report: VerifyReport }
+
+function runThread(task: Task, onProgress: (events: number) => void): Promise<VerifyReport> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./verify-thread.mjs', import.meta.url), { workerData: task })
-    worker.once('message', (report: VerifyReport) => resolve(report))
+    worker.on('message', (message: ThreadMessage) => {
+      if ('report' in message) resolve(message.report)
+      else onProgress(message.progress)
+    })
     worker.once('error', reject)
     worker.once('exit', (code) => {
       if (code !== 0) reject(new Error(`verification thread exited with ${code}`))
@@ -126,7 +138,10 @@ async function verifySlice(task: Task): Promise<VerifyReport> {
   try {
     await sql.begin('isolation level repeatable read read only', async (tx) => {
       await tx.unsafe(`set transaction snapshot '${task.snapshot.replaceAll("'", "''")}'`)
-      await verifyStreamRange(tx, verifier, task.range)
+      await verifyStreamRange(tx, verifier, task.range, {
+        onProgress: (events) =>
+          parentPort?.postMessage({ progress: events } satisfies ThreadMessage),
+      })
     })
   } finally {
     await sql.end({ timeout: 5 })
@@ -136,7 +151,7 @@ async function verifySlice(task: Task): Promise<VerifyReport> {
 
 if (!isMainThread && (workerData as Task | undefined)?.snapshot) {
   verifySlice(workerData as Task).then(
-    (report) => parentPort!.postMessage(report),
+    (report) => parentPort!.postMessage({ report } satisfies ThreadMessage),
     (error) => {
       throw error
     },
