@@ -151,3 +151,41 @@ describe('npm run audit:export / audit:verify', () => {
     }
   })
 })
+
+describe('every script behaves like a tool', () => {
+  const scripts = [
+    'token.ts',
+    'audit-export.ts',
+    'audit-verify.ts',
+    'projections-rebuild.ts',
+    'projections-verify.ts',
+  ]
+
+  it.each(scripts)('%s answers --help with its usage and exits 0', async (name) => {
+    const res = await script(name, ['--help'])
+    expect(res.code).toBe(0)
+    expect(res.stdout).toMatch(/^usage: npm run /)
+    expect(res.stdout).toContain('-h, --help')
+  })
+
+  it.each(scripts)('%s refuses an unknown option in one line with exit 2', async (name) => {
+    const res = await script(name, ['--no-such-option'])
+    expect(res.code).toBe(2)
+    expect(res.stderr.trim()).toBe("Unknown option '--no-such-option' (see --help)")
+    expect(res.stdout).toBe('')
+  })
+
+  it('ends a rebuild and a verification with a one-line summary; bad settings, no stack', async () => {
+    // an earlier test deleted an event: the read models differ from the log until rebuilt
+    const rebuilt = await script('projections-rebuild.ts', [])
+    expect(rebuilt.code).toBe(0)
+    expect(rebuilt.stdout.trim()).toMatch(/^rebuilt .* from 299 events in [\d.]+ s$/)
+    const verified = await script('projections-verify.ts', [])
+    expect(verified.code).toBe(0)
+    expect(verified.stdout.trim().split('\n').at(-1)).toMatch(/^no differences after replaying/)
+    const bad = await script('token.ts', ['ann'], { JWT_SECRET: 'short' })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('JWT_SECRET needs at least 32 characters')
+    expect(bad.stderr).not.toContain('    at ')
+  })
+})
