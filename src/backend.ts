@@ -1,6 +1,7 @@
 import type { UpgradeWebSocket } from 'hono/ws'
 import { createApp } from './http/app.ts'
 import { corsForApi } from './http/cors.ts'
+import { metricsRoutes } from './http/metrics-routes.ts'
 import { openApiRoutes } from './http/openapi.ts'
 import { auditRoutes } from './http/routes/audit.ts'
 import { chatRoutes } from './http/routes/chat.ts'
@@ -23,6 +24,10 @@ export async function createBackend(services: Services, upgradeWebSocket?: Upgra
       auditRoutes(services),
       chatRoutes(services),
       openApiRoutes(),
+      metricsRoutes(services.metrics, {
+        token: services.config.METRICS_TOKEN,
+        open: services.db.mode === 'embedded',
+      }),
     ],
   })
   return {

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { type Config, databaseOptions } from './config.ts'
 import type { ConversationCommand } from './domain/commands.ts'
+import { DomainError } from './domain/errors.ts'
 import {
   type CommandOptions,
   type CommandOutcome,
@@ -15,6 +16,7 @@ import { migrate } from './eventstore/migrations.ts'
 import { createTokenVerifier, type TokenVerifier } from './http/auth.ts'
 import { createRateLimiter, type RateLimiter } from './http/rate-limiter.ts'
 import type { Logger } from './logger.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
 import { applyProjections } from './projections/index.ts'
 
 /** Everything the HTTP and WebSocket layers need, built once per process. */
@@ -26,6 +28,8 @@ export type Services = {
   /** The secret of development tokens (embedded mode without JWT settings), else null. */
   devSecret: string | null
   rateLimiter: RateLimiter
+  /** Prometheus metrics of this server (GET /metrics). */
+  metrics: Metrics
   clock: () => Date
   /** Decides and appends a command (with inline projections), then wakes the log followers. */
   execute(command: ConversationCommand, options: CommandOptions): Promise<CommandOutcome>
@@ -64,6 +68,13 @@ export async function createServices(
   })
   const notifyLogGrew = createLogNotifier(db.signals)
   const projections = overrides.projections ?? applyProjections
+  const metrics = createMetrics()
+  const execute = (command: ConversationCommand, options: CommandOptions) =>
+    handleCommand(
+      { sql: db.sql, writer: db.writer, projections, onAppended: notifyLogGrew },
+      command,
+      options,
+    )
   return {
     config,
     db,
@@ -74,13 +85,9 @@ export async function createServices(
       perSecond: config.RATE_LIMIT_PER_SECOND,
       burst: config.RATE_LIMIT_BURST,
     }),
+    metrics,
     clock: overrides.clock ?? (() => new Date()),
-    execute: (command, options) =>
-      handleCommand(
-        { sql: db.sql, writer: db.writer, projections, onAppended: notifyLogGrew },
-        command,
-        options,
-      ),
+    execute: instrumentCommands(metrics, execute),
   }
 }
 
@@ -93,5 +100,27 @@ export async function loadOrCreateDevSecret(dataDir: string): Promise<string> {
     const secret = bytesToHex(crypto.getRandomValues(new Uint8Array(32)))
     await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }).catch(async () => {})
     return (await readFile(file, 'utf8')).trim()
+  }
+}
+
+/** Counts and times every command by type and outcome. */
+function instrumentCommands(
+  metrics: Metrics,
+  execute: (command: ConversationCommand, options: CommandOptions) => Promise<CommandOutcome>,
+) {
+  return async (command: ConversationCommand, options: CommandOptions) => {
+    const started = performance.now()
+    let outcome = 'failed'
+    try {
+      const result = await execute(command, options)
+      outcome = result.duplicate ? 'duplicate' : 'ok'
+      return result
+    } catch (error) {
+      if (error instanceof DomainError) outcome = 'rejected'
+      throw error
+    } finally {
+      metrics.commands.inc({ type: command.type, outcome })
+      metrics.commandDuration.observe({ type: command.type }, (performance.now() - started) / 1000)
+    }
   }
 }

@@ -7,6 +7,7 @@ import { pendingMigrations } from '../eventstore/migrations.ts'
 import type { Services } from '../services.ts'
 import { ApiError, toApiError } from './api-error.ts'
 import type { Env } from './env.ts'
+import { httpMetrics } from './metrics-routes.ts'
 import { requestContext } from './request-context.ts'
 
 export const MAX_BODY_BYTES = 64 * 1024
@@ -29,6 +30,7 @@ export function createApp(services: Services, options: AppOptions = {}) {
   })
 
   app.use(requestContext(services.log))
+  app.use(httpMetrics(services.metrics))
   app.use(secureHeaders())
   app.use(
     bodyLimit({
