@@ -3,7 +3,7 @@
 import { mkdir } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../src/config.ts'
-import { issueToken } from '../src/http/auth.ts'
+import { issueToken } from '../src/edge/auth.ts'
 import { loadOrCreateDevSecret } from '../src/services.ts'
 
 const { values, positionals } = parseArgs({

@@ -1,19 +1,19 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bytesToHex } from '@noble/hashes/utils.js'
-import { type Config, databaseOptions } from './config.ts'
-import type { ConversationCommand } from './domain/commands.ts'
 import {
   type CommandOptions,
   type CommandOutcome,
   handleCommand,
   type InlineProjection,
-} from './eventstore/command-handler.ts'
+} from './application/command-handler.ts'
+import { createRateLimiter, type RateLimiter } from './application/rate-limiter.ts'
+import { type Config, databaseOptions } from './config.ts'
+import type { ConversationCommand } from './domain/commands.ts'
+import { createTokenVerifier, type TokenVerifier } from './edge/auth.ts'
 import { type Database, openDatabase } from './eventstore/database.ts'
 import { createLogNotifier } from './eventstore/log-notifier.ts'
 import { migrate } from './eventstore/migrations.ts'
-import { createTokenVerifier, type TokenVerifier } from './http/auth.ts'
-import { createRateLimiter, type RateLimiter } from './http/rate-limiter.ts'
 import type { Logger } from './logger.ts'
 import { applyProjections } from './projections/index.ts'
 

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ConversationCommand } from '../src/domain/commands.ts'
-import { directConversationId, newId } from '../src/domain/conversation-id.ts'
-import { DomainError } from '../src/domain/errors.ts'
 import {
   type CommandOptions,
   handleCommand,
   MAX_ATTEMPTS,
   TooMuchContentionError,
-} from '../src/eventstore/command-handler.ts'
+} from '../src/application/command-handler.ts'
+import type { ConversationCommand } from '../src/domain/commands.ts'
+import { directConversationId, newId } from '../src/domain/conversation-id.ts'
+import { DomainError } from '../src/domain/errors.ts'
 import type { Database } from '../src/eventstore/database.ts'
 import { ConcurrencyError } from '../src/eventstore/errors.ts'
 import { readStream } from '../src/eventstore/event-store.ts'

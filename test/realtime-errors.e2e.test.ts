@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { newId } from '../src/domain/conversation-id.ts'
-import { issueToken } from '../src/http/auth.ts'
+import { issueToken } from '../src/edge/auth.ts'
 import { captureLogger } from './support/capture-logger.ts'
 import {
   directConversationId,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { handleCommand } from '../src/application/command-handler.ts'
 import type { ConversationCommand } from '../src/domain/commands.ts'
 import { newId } from '../src/domain/conversation-id.ts'
-import { handleCommand } from '../src/eventstore/command-handler.ts'
 import type { Database } from '../src/eventstore/database.ts'
 import { LOG_START, type RecordedEvent, readAll } from '../src/eventstore/event-store.ts'
 import { applyProjections } from '../src/projections/index.ts'

@@ -3,10 +3,10 @@ import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { secureHeaders } from 'hono/secure-headers'
 import type { UpgradeWebSocket } from 'hono/ws'
+import { ApiError, toApiError } from '../edge/api-error.ts'
+import type { Env } from '../edge/env.ts'
 import { pendingMigrations } from '../eventstore/migrations.ts'
 import type { Services } from '../services.ts'
-import { ApiError, toApiError } from './api-error.ts'
-import type { Env } from './env.ts'
 import { requestContext } from './request-context.ts'
 
 export const MAX_BODY_BYTES = 64 * 1024

@@ -1,4 +1,4 @@
-import type { InlineProjection } from '../eventstore/command-handler.ts'
+import type { InlineProjection } from '../application/command-handler.ts'
 import type { RecordedEvent } from '../eventstore/event-store.ts'
 import type { Tx } from '../eventstore/sql.ts'
 import { applyConversations } from './conversations.ts'

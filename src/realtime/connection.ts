@@ -1,7 +1,7 @@
 import { directConversationId, newId } from '../domain/conversation-id.ts'
+import { toApiError } from '../edge/api-error.ts'
+import type { AuthUser } from '../edge/auth.ts'
 import type { LogCursor } from '../eventstore/event-store.ts'
-import { toApiError } from '../http/api-error.ts'
-import type { AuthUser } from '../http/auth.ts'
 import type { OutgoingEvent } from './event-frames.ts'
 import type { Hub } from './hub.ts'
 import {

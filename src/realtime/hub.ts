@@ -1,10 +1,10 @@
+import type { AuthUser } from '../edge/auth.ts'
 import {
   cursorOf,
   type LogCursor,
   type RecordedEvent,
   readAllOfStreams,
 } from '../eventstore/event-store.ts'
-import type { AuthUser } from '../http/auth.ts'
 import type { Logger } from '../logger.ts'
 import { findMembership } from '../projections/members.ts'
 import type { Services } from '../services.ts'

@@ -1,6 +1,6 @@
 import { type Config, loadConfig } from '../../src/config.ts'
 import { directConversationId } from '../../src/domain/conversation-id.ts'
-import { issueToken } from '../../src/http/auth.ts'
+import { issueToken } from '../../src/edge/auth.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
 import { type RunningServer, startNodeServer } from '../../src/server.node.ts'
 import { createServices } from '../../src/services.ts'

@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { createMiddleware } from 'hono/factory'
+import { eraseUserContent } from '../../application/erase-user-content.ts'
 import {
   type AuditFilter,
   auditEventsPage,
@@ -8,16 +9,15 @@ import {
   UnknownPositionError,
 } from '../../audit/audit-events.ts'
 import { foldConversationHistory } from '../../audit/conversation-history.ts'
-import { eraseUserContent } from '../../audit/erase-user-content.ts'
 import { type EventType, eventTypes } from '../../domain/events.ts'
+import { ApiError, badRequest } from '../../edge/api-error.ts'
+import { requireAuth } from '../../edge/auth.ts'
+import type { Env } from '../../edge/env.ts'
 import { EventSchemaError } from '../../eventstore/errors.ts'
 import { readStream } from '../../eventstore/event-store.ts'
 import { createLogNotifier } from '../../eventstore/log-notifier.ts'
 import { applyProjections } from '../../projections/index.ts'
 import type { Services } from '../../services.ts'
-import { ApiError, badRequest } from '../api-error.ts'
-import { requireAuth } from '../auth.ts'
-import type { Env } from '../env.ts'
 
 export const AUDITOR_ROLE = 'auditor'
 /** Roles that may erase a user's content (besides auditors). */

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { directConversationId, newId } from '../../domain/conversation-id.ts'
+import { ApiError, badRequest, notFound } from '../../edge/api-error.ts'
 import {
   getConversationView,
   getReadState,
@@ -7,7 +8,6 @@ import {
 } from '../../projections/conversations.ts'
 import { listMessagesOfMember, visibleMessageVersion } from '../../projections/messages.ts'
 import type { Services } from '../../services.ts'
-import { ApiError, badRequest, notFound } from '../api-error.ts'
 import { decodeCursor, encodeCursor } from '../cursor.ts'
 import {
   ConversationSchema,

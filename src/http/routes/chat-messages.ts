@@ -1,11 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import { conversationOfMessage } from '../../application/command-handler.ts'
 import { directConversationId, newId } from '../../domain/conversation-id.ts'
 import { MAX_CONTENT_LENGTH } from '../../domain/message-body.ts'
-import { conversationOfMessage } from '../../eventstore/command-handler.ts'
+import { ApiError, badRequest, notFound } from '../../edge/api-error.ts'
 import { getConversationView } from '../../projections/conversations.ts'
 import { getMessageView } from '../../projections/messages.ts'
 import type { Services } from '../../services.ts'
-import { ApiError, badRequest, notFound } from '../api-error.ts'
 import {
   ConversationSchema,
   clientMessageIdSchema,

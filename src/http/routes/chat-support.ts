@@ -1,12 +1,12 @@
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
+import type { CommandOutcome } from '../../application/command-handler.ts'
 import type { ConversationCommand } from '../../domain/commands.ts'
 import { DomainError } from '../../domain/errors.ts'
-import type { CommandOutcome } from '../../eventstore/command-handler.ts'
+import { ApiError, notFound } from '../../edge/api-error.ts'
+import type { Env } from '../../edge/env.ts'
 import { findMembership, type Membership } from '../../projections/members.ts'
 import type { Services } from '../../services.ts'
-import { ApiError, notFound } from '../api-error.ts'
-import type { Env } from '../env.ts'
 
 export type ChatApp = OpenAPIHono<Env>
 

@@ -1,6 +1,6 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { TooMuchContentionError } from '../application/command-handler.ts'
 import { DomainError } from '../domain/errors.ts'
-import { TooMuchContentionError } from '../eventstore/command-handler.ts'
 
 /** An error with the HTTP status and the `{ error: { code, message, details? } }` body it maps to. */
 export class ApiError extends Error {

@@ -1,9 +1,9 @@
 import type { ConversationState } from '../domain/conversation.ts'
 import { evolve } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
-import type { InlineProjection } from '../eventstore/command-handler.ts'
 import { append, type RecordedEvent } from '../eventstore/event-store.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
+import type { InlineProjection } from './command-handler.ts'
 
 /** A user's right to be forgotten: removes the content of every message they sent. */
 export type EraseUserContent = { userId: string; reason: string }

@@ -8,9 +8,9 @@ import {
   type MessageFacts,
 } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
-import { ConcurrencyError } from './errors.ts'
-import { append, type RecordedEvent } from './event-store.ts'
-import type { Queryable, Sql, Tx } from './sql.ts'
+import { ConcurrencyError } from '../eventstore/errors.ts'
+import { append, type RecordedEvent } from '../eventstore/event-store.ts'
+import type { Queryable, Sql, Tx } from '../eventstore/sql.ts'
 
 export const MAX_ATTEMPTS = 5
 
