@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { conversationLog } from '../src/conversation-log.ts'
 import { newId } from '../src/domain/conversation-id.ts'
 import type { ConversationEvent } from '../src/domain/events.ts'
-import { append } from '../src/eventstore/event-store.ts'
 import type { Tx } from '../src/eventstore/sql.ts'
 import {
   directConversationId,
@@ -59,7 +59,7 @@ function sent(conversationId: string, senderId: string, content: string): Conver
 
 /** Appends straight to the log, bypassing the command handler and its notification. */
 const rawAppend = (tx: Tx, conversationId: string, senderId: string, content: string) =>
-  append(tx, {
+  conversationLog.append(tx, {
     streamId: conversationId,
     expectedVersion: 2,
     events: [sent(conversationId, senderId, content)],

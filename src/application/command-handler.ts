@@ -1,3 +1,4 @@
+import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { CommandContext, ConversationCommand } from '../domain/commands.ts'
 import { targetMessageId } from '../domain/commands.ts'
 import {
@@ -9,7 +10,6 @@ import {
 } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
 import { ConcurrencyError } from '../eventstore/errors.ts'
-import { append, type RecordedEvent } from '../eventstore/event-store.ts'
 import type { Queryable, Sql, Tx } from '../eventstore/sql.ts'
 
 export const MAX_ATTEMPTS = 5
@@ -94,7 +94,7 @@ export async function handleCommand(
     try {
       const recorded = await (deps.writer ?? sql).begin(async (tx) => {
         const newState = events.reduce<ConversationState | null>(evolve, loaded.conversation)
-        const appended = await append(tx, {
+        const appended = await conversationLog.append(tx, {
           streamId: command.conversationId,
           expectedVersion: loaded.conversation?.version ?? 0,
           previousHash: loaded.lastHash ?? undefined,

@@ -1,7 +1,8 @@
+import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { ConversationState } from '../domain/conversation.ts'
 import { evolve } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
-import { append, type RecordedEvent } from '../eventstore/event-store.ts'
+import type { EventMetadata } from '../eventstore/event-store.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
 import type { InlineProjection } from './command-handler.ts'
 
@@ -99,7 +100,7 @@ async function eraseInTransaction(
   projections: InlineProjection | undefined,
   userId: string,
   reason: string,
-  metadata: Parameters<typeof append>[1]['metadata'],
+  metadata: EventMetadata,
   now: string,
 ) {
   // Streams are locked in id order, so two erasures never wait on each other in a cycle.
@@ -141,7 +142,7 @@ async function eraseInTransaction(
     await tx`
       update events set content = null, content_salt = null
       where stream_id = ${streamId} and version = any(${rows.map((r) => r.version)}::int[])`
-    const [recorded] = await append(tx, {
+    const [recorded] = await conversationLog.append(tx, {
       streamId,
       expectedVersion: stream.version,
       events: [event],

@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '../eventstore/event-store.ts'
+import type { RecordedEvent } from '../conversation-log.ts'
 import type { Tx } from '../eventstore/sql.ts'
 import { saveCheckpoints } from './index.ts'
 

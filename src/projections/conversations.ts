@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '../eventstore/event-store.ts'
+import type { RecordedEvent } from '../conversation-log.ts'
 import type { Queryable, Tx } from '../eventstore/sql.ts'
 import { iso } from './messages.ts'
 import type { ConversationView } from './views.ts'

@@ -1,5 +1,5 @@
 import type { InlineProjection } from '../application/command-handler.ts'
-import type { RecordedEvent } from '../eventstore/event-store.ts'
+import type { RecordedEvent } from '../conversation-log.ts'
 import type { Tx } from '../eventstore/sql.ts'
 import { applyConversations } from './conversations.ts'
 import { applyMembers } from './members.ts'

@@ -1,5 +1,5 @@
+import type { RecordedEvent } from '../conversation-log.ts'
 import type { Attachment } from '../domain/events.ts'
-import type { RecordedEvent } from '../eventstore/event-store.ts'
 import type { Queryable, Tx } from '../eventstore/sql.ts'
 import type { Membership } from './members.ts'
 import type { MessageView } from './views.ts'

@@ -1,5 +1,6 @@
+import type { RecordedEvent } from '../conversation-log.ts'
 import type { EventOf } from '../domain/events.ts'
-import type { LogCursor, RecordedEvent } from '../eventstore/event-store.ts'
+import type { LogCursor } from '../eventstore/event-store.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 import { getMessageView } from '../projections/messages.ts'
 import type { ConversationView, MessageView } from '../projections/views.ts'

@@ -1,10 +1,6 @@
+import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { AuthUser } from '../edge/auth.ts'
-import {
-  cursorOf,
-  type LogCursor,
-  type RecordedEvent,
-  readAllOfStreams,
-} from '../eventstore/event-store.ts'
+import { cursorOf, type LogCursor } from '../eventstore/event-store.ts'
 import type { Logger } from '../logger.ts'
 import { findMembership } from '../projections/members.ts'
 import type { Services } from '../services.ts'
@@ -236,7 +232,12 @@ export class Hub {
     let after = from
     try {
       for (;;) {
-        const page = await readAllOfStreams(sql, { after, until, streamIds, limit: BACKLOG_PAGE })
+        const page = await conversationLog.readAllOfStreams(sql, {
+          after,
+          until,
+          streamIds,
+          limit: BACKLOG_PAGE,
+        })
         const visible = page.filter((e) => {
           const window = windows.get(e.streamId)
           return window !== undefined && canSee(window, e, conn.user.id)

@@ -9,12 +9,12 @@ import {
   UnknownPositionError,
 } from '../../audit/audit-events.ts'
 import { foldConversationHistory } from '../../audit/conversation-history.ts'
+import { conversationLog } from '../../conversation-log.ts'
 import { type EventType, eventTypes } from '../../domain/events.ts'
 import { ApiError, badRequest } from '../../edge/api-error.ts'
 import { requireAuth } from '../../edge/auth.ts'
 import type { Env } from '../../edge/env.ts'
 import { EventSchemaError } from '../../eventstore/errors.ts'
-import { readStream } from '../../eventstore/event-store.ts'
 import { createLogNotifier } from '../../eventstore/log-notifier.ts'
 import { applyProjections } from '../../projections/index.ts'
 import type { Services } from '../../services.ts'
@@ -214,9 +214,11 @@ export function auditRoutes(services: Services) {
     const { id } = c.req.valid('param')
     const q = c.req.valid('query')
     if (q.at !== undefined) {
-      const events = await readStream(sql, id, { upToPosition: q.at }).catch((error) => {
-        throw asApiError(error)
-      })
+      const events = await conversationLog
+        .readStream(sql, id, { upToPosition: q.at })
+        .catch((error) => {
+          throw asApiError(error)
+        })
       if (events.length === 0 && !(await streamExists(id))) throw streamNotFound()
       return c.json({ streamId: id, at: q.at, state: foldConversationHistory(events) }, 200)
     }
