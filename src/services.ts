@@ -2,15 +2,15 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import {
-  type CommandOptions,
-  type CommandOutcome,
+  type ExecuteCommand,
   handleCommand,
   type InlineProjection,
 } from './application/command-handler.ts'
+import type { AppContext } from './application/context.ts'
 import { createRateLimiter, type RateLimiter } from './application/rate-limiter.ts'
 import { type Config, databaseOptions } from './config.ts'
-import type { ConversationCommand } from './domain/commands.ts'
 import { createTokenVerifier, type TokenVerifier } from './edge/auth.ts'
+import { cachedVerifier } from './edge/token-cache.ts'
 import { type Database, openDatabase } from './eventstore/database.ts'
 import { createLogNotifier } from './eventstore/log-notifier.ts'
 import { migrate } from './eventstore/migrations.ts'
@@ -28,7 +28,9 @@ export type Services = {
   rateLimiter: RateLimiter
   clock: () => Date
   /** Decides and appends a command (with inline projections), then wakes the log followers. */
-  execute(command: ConversationCommand, options: CommandOptions): Promise<CommandOutcome>
+  execute: ExecuteCommand
+  /** What the use cases (src/application/use-cases.ts) run with; both edges pass it. */
+  app: AppContext
 }
 
 export async function createServices(
@@ -55,32 +57,45 @@ export async function createServices(
       },
     )
   }
-  const verifyToken = createTokenVerifier({
-    secret: config.JWT_SECRET ?? devSecret ?? undefined,
-    jwksUrl: config.JWT_JWKS_URL,
-    issuer: config.JWT_ISSUER,
-    audience: config.JWT_AUDIENCE,
-    roleClaim: config.JWT_ROLE_CLAIM,
-  })
+  // One verifier for both edges: a client pays one signature check per token and minute.
+  const verifyToken = cachedVerifier(
+    createTokenVerifier({
+      secret: config.JWT_SECRET ?? devSecret ?? undefined,
+      jwksUrl: config.JWT_JWKS_URL,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      roleClaim: config.JWT_ROLE_CLAIM,
+    }),
+  )
   const notifyLogGrew = createLogNotifier(db.signals)
   const projections = overrides.projections ?? applyProjections
+  const rateLimiter = createRateLimiter({
+    perSecond: config.RATE_LIMIT_PER_SECOND,
+    burst: config.RATE_LIMIT_BURST,
+  })
+  const clock = overrides.clock ?? (() => new Date())
+  const execute: ExecuteCommand = (command, options) =>
+    handleCommand(
+      { sql: db.sql, writer: db.writer, projections, onAppended: notifyLogGrew },
+      command,
+      options,
+    )
   return {
     config,
     db,
     log,
     verifyToken,
     devSecret,
-    rateLimiter: createRateLimiter({
-      perSecond: config.RATE_LIMIT_PER_SECOND,
-      burst: config.RATE_LIMIT_BURST,
-    }),
-    clock: overrides.clock ?? (() => new Date()),
-    execute: (command, options) =>
-      handleCommand(
-        { sql: db.sql, writer: db.writer, projections, onAppended: notifyLogGrew },
-        command,
-        options,
-      ),
+    rateLimiter,
+    clock,
+    execute,
+    app: {
+      execute,
+      sql: db.sql,
+      clock,
+      rateLimiter,
+      erasure: { sql: db.sql, projections, onAppended: notifyLogGrew },
+    },
   }
 }
 

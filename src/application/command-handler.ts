@@ -44,6 +44,16 @@ export type CommandOutcome = {
   events: RecordedEvent[]
 }
 
+/**
+ * Runs one decided command: decide, append with the inline projections, wake the followers.
+ * The use cases reach the store only through a function of this shape (`handleCommand` bound
+ * to its dependencies, or a batcher that groups commands into one transaction).
+ */
+export type ExecuteCommand = (
+  command: ConversationCommand,
+  options: CommandOptions,
+) => Promise<CommandOutcome>
+
 /** The stream kept up every attempt: something is hammering one conversation. */
 export class TooMuchContentionError extends Error {
   constructor(readonly streamId: string) {

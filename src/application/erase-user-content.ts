@@ -52,7 +52,7 @@ const MAX_ATTEMPTS = 3
  * MessageEdited rows (the digest stays, so every chain still verifies), and applies the event to
  * the read models. Nothing left to erase: no event, an empty outcome.
  */
-export async function eraseUserContent(
+export async function applyErasure(
   deps: ErasureDeps,
   command: EraseUserContent,
   ctx: ErasureContext,

@@ -33,6 +33,17 @@ export type RecordedEvent<E extends StoredEvent = StoredEvent> = E & {
 export type LogCursor = { transactionId: string; position: number }
 export const LOG_START: LogCursor = { transactionId: '0', position: 0 }
 
+/** Log order: by transaction, then position (never by position alone). */
+export function isAfter(a: LogCursor, b: LogCursor): boolean {
+  if (a.transactionId !== b.transactionId) {
+    // xid8 as decimal strings without leading zeros: the longer one is the larger
+    const x = a.transactionId
+    const y = b.transactionId
+    return x.length !== y.length ? x.length > y.length : x > y
+  }
+  return a.position > b.position
+}
+
 export type EventRow = {
   position: string
   transaction_id: string

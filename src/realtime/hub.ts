@@ -1,11 +1,12 @@
 import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { AuthUser } from '../edge/auth.ts'
-import { cursorOf, type LogCursor } from '../eventstore/event-store.ts'
+import { cursorOf, isAfter, type LogCursor } from '../eventstore/event-store.ts'
 import type { Logger } from '../logger.ts'
 import { findMembership } from '../projections/members.ts'
 import type { Services } from '../services.ts'
-import { Connection, isAfter } from './connection.ts'
+import { Connection, type ConnectionHost } from './connection.ts'
 import { type OutgoingEvent, prepareEvents } from './event-frames.ts'
+import { dispatchFrame, type FrameDeps } from './frame-dispatch.ts'
 import { LogFollower } from './log-follower.ts'
 import { canSee, MembershipCache, type MemberWindow } from './membership-cache.ts'
 import { CloseCode, type SignalFrame } from './protocol.ts'
@@ -45,6 +46,8 @@ export class Hub {
   private accepting = false
   private pingTimer: ReturnType<typeof setInterval> | null = null
   private unsubscribeSignals: (() => void) | null = null
+  /** What each connection gets: its limits, the log, and the frame handling (not the hub). */
+  private readonly connectionHost: ConnectionHost
 
   constructor(options: HubOptions) {
     const { services } = options
@@ -55,6 +58,19 @@ export class Hub {
     this.typing = new TypingTracker(this.typingTimeoutMs, (c, u) =>
       this.toMembers(c, u, 'user_stopped_typing'),
     )
+    const frameDeps: FrameDeps = {
+      app: services.app,
+      typingTimeoutMs: this.typingTimeoutMs,
+      isCurrentMember: (c, u) => this.isCurrentMember(c, u),
+      publishSignal: (k, c, u) => this.publishSignal(k, c, u),
+      joinConversation: (conn, c) => this.joinConversation(conn, c),
+      leaveConversation: (conn, c) => this.leaveConversation(conn, c),
+    }
+    this.connectionHost = {
+      maxBufferedBytes: this.maxBufferedBytes,
+      log: this.log,
+      handleFrame: (conn, frame) => dispatchFrame(frameDeps, conn, frame),
+    }
     this.follower = new LogFollower({
       sql: services.db.sql,
       signals: services.db.signals,
@@ -94,10 +110,16 @@ export class Hub {
 
   /**
    * A socket opened for `user`. It is placed in the log at the follower's next turn: with
-   * `since`, its backlog goes out first, then `ready`, then live events.
+   * `since`, its backlog goes out first, then `ready`, then live events. Commands sent on it
+   * carry `correlationId` (the id of the upgrade request).
    */
-  open(user: AuthUser, since: LogCursor | null, transport: Transport): Connection {
-    const conn = new Connection(user, since, transport, this)
+  open(
+    user: AuthUser,
+    since: LogCursor | null,
+    transport: Transport,
+    correlationId: string,
+  ): Connection {
+    const conn = new Connection(user, since, transport, this.connectionHost, correlationId)
     if (!this.accepting) {
       conn.close(CloseCode.goingAway, 'server shutting down')
       return conn
@@ -139,7 +161,7 @@ export class Hub {
   }
 
   joinConversation(conn: Connection, conversationId: string): void {
-    conn.joined.add(conversationId)
+    conn.join(conversationId)
     let set = this.joinedIndex.get(conversationId)
     if (!set) {
       set = new Set()
@@ -149,7 +171,7 @@ export class Hub {
   }
 
   leaveConversation(conn: Connection, conversationId: string): void {
-    conn.joined.delete(conversationId)
+    conn.leave(conversationId)
     const set = this.joinedIndex.get(conversationId)
     set?.delete(conn)
     if (set?.size === 0) this.joinedIndex.delete(conversationId)
@@ -211,7 +233,7 @@ export class Hub {
         conn.goLive(at)
         continue
       }
-      conn.state = 'catching_up'
+      conn.startCatchUp()
       const windows = this.cache.windowsOf(conn.user.id)
       const task = this.catchUp(conn, conn.since, at, windows).finally(() => {
         this.catchUps.delete(task)

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { createMiddleware } from 'hono/factory'
-import { eraseUserContent } from '../../application/erase-user-content.ts'
+import { eraseUserContent } from '../../application/use-cases.ts'
 import {
   type AuditFilter,
   auditEventsPage,
@@ -15,8 +15,6 @@ import { ApiError, badRequest } from '../../edge/api-error.ts'
 import { requireAuth } from '../../edge/auth.ts'
 import type { Env } from '../../edge/env.ts'
 import { EventSchemaError } from '../../eventstore/errors.ts'
-import { createLogNotifier } from '../../eventstore/log-notifier.ts'
-import { applyProjections } from '../../projections/index.ts'
 import type { Services } from '../../services.ts'
 
 export const AUDITOR_ROLE = 'auditor'
@@ -172,7 +170,6 @@ const eraseRoute = createRoute({
  */
 export function auditRoutes(services: Services) {
   const { sql } = services.db
-  const notifyLogGrew = createLogNotifier(services.db.signals)
   const audit = new OpenAPIHono<Env>({
     defaultHook: (result) => {
       if (!result.success) {
@@ -231,13 +228,9 @@ export function auditRoutes(services: Services) {
     const { userId } = c.req.valid('param')
     const { reason } = c.req.valid('json')
     const outcome = await eraseUserContent(
-      { sql, projections: applyProjections, onAppended: notifyLogGrew },
+      services.app,
+      { userId: c.get('user').id, correlationId: c.get('requestId') },
       { userId, reason },
-      {
-        actorId: c.get('user').id,
-        now: services.clock().toISOString(),
-        correlationId: c.get('requestId'),
-      },
     )
     const { events: _events, ...summary } = outcome
     return c.json(summary, 200)

@@ -1,7 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { requireAuth } from '../../edge/auth.ts'
 import type { Env } from '../../edge/env.ts'
-import { cachedVerifier } from '../../edge/token-cache.ts'
 import type { Services } from '../../services.ts'
 import { conversationRoutes } from './chat-conversations.ts'
 import { messageRoutes } from './chat-messages.ts'
@@ -14,7 +13,7 @@ import { searchRoutes } from './chat-search.ts'
 export const chatRoutes = (services: Services) =>
   function mountChat(app: OpenAPIHono<Env>) {
     const chat = new OpenAPIHono<Env>()
-    chat.use('*', requireAuth(cachedVerifier(services.verifyToken)))
+    chat.use('*', requireAuth(services.verifyToken))
     messageRoutes(chat, services)
     conversationRoutes(chat, services)
     searchRoutes(chat, services)
