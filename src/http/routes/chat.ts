@@ -1,6 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
-import { requireAuth } from '../../edge/auth.ts'
 import type { Env } from '../../edge/env.ts'
+import { requireAuth } from '../../edge/require-auth.ts'
 import type { Services } from '../../services.ts'
 import { conversationRoutes } from './chat-conversations.ts'
 import { messageRoutes } from './chat-messages.ts'
