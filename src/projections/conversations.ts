@@ -1,4 +1,5 @@
 import type { RecordedEvent } from '../conversation-log.ts'
+import type { EventOf } from '../domain/events.ts'
 import type { Queryable, Tx } from '../eventstore/sql.ts'
 import { iso } from './messages.ts'
 import type { ConversationView } from './views.ts'
@@ -121,6 +122,23 @@ function toConversationView(row: ConversationRow): ConversationView {
           }
         : null,
     unreadCount: row.unread_count,
+  }
+}
+
+/** A conversation as each participant sees it when it starts: nothing sent, nothing unread. */
+export function startedConversationView(e: EventOf<'ConversationStarted'>): ConversationView {
+  const d = e.data
+  return {
+    id: d.conversationId,
+    kind: d.kind,
+    title: d.title,
+    createdBy: d.createdBy,
+    // as toConversationView lists them: by when they joined (all at once here), then by id
+    participants: [...d.participantIds].sort(),
+    createdAt: d.startedAt,
+    updatedAt: d.startedAt,
+    lastMessage: null,
+    unreadCount: 0,
   }
 }
 

@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../conversation-log.ts'
-import type { Attachment } from '../domain/events.ts'
+import type { Attachment, EventOf } from '../domain/events.ts'
 import type { Queryable, Tx } from '../eventstore/sql.ts'
 import type { Membership } from './members.ts'
 import type { MessageView } from './views.ts'
@@ -78,6 +78,28 @@ export function toMessageView(row: MessageRow): MessageView {
     editedAt: isoOrNull(row.edited_at),
     deletedAt: isoOrNull(row.deleted_at),
     readByOther: row.read_by_other,
+  }
+}
+
+/**
+ * A message as REST shows it right after it was sent (the WebSocket sends it as it is
+ * appended, without reading the table back): the same fields `toMessageView` reads.
+ */
+export function sentMessageView(
+  d: EventOf<'MessageSent'>['data'],
+  kind: 'direct' | 'group' | null,
+): MessageView {
+  return {
+    id: d.messageId,
+    conversationId: d.conversationId,
+    senderId: d.senderId,
+    content: d.content,
+    attachments: d.attachments,
+    clientMessageId: d.clientMessageId,
+    sentAt: d.sentAt,
+    editedAt: null,
+    deletedAt: null,
+    readByOther: kind === 'direct' ? false : null,
   }
 }
 
