@@ -142,6 +142,7 @@ const markRead = createRoute({
     404: errors[404],
     413: errors[413],
     415: errors[415],
+    429: errors[429],
   },
 })
 
