@@ -1,8 +1,8 @@
 import type { RecordedEvent } from '../conversation-log.ts'
 import type { Tx } from '../eventstore/sql.ts'
-import { applyConversations } from './conversations.ts'
-import { applyMembers } from './members.ts'
-import { applyMessages } from './messages.ts'
+import { applyConversations } from './conversations-projection.ts'
+import { applyMembers } from './members-projection.ts'
+import { applyMessages } from './messages-projection.ts'
 
 /** A read-model table and its key (rebuild truncates it, verify compares it row by row). */
 export type ProjectionTable = { name: string; key: string[] }
