@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: append, the decoding of a stored row and the reads of the log share
+// one contract (the `events` columns, the row shape, the erasable split, the log order), which
+// is easier to keep true in one file.
 import { ConcurrencyError, EventSchemaError } from './errors.ts'
 import { contentDigest, eventHash, GENESIS_HASH, newSalt } from './event-hash.ts'
 import { type EventRegistry, issuesOf, type StoredEvent } from './event-registry.ts'

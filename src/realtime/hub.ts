@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: the hub is the one owner of this process's socket indexes (by
+// user, by joined conversation, attaching) and every part here (placing, catching up, routing
+// events and signals) reads or changes them; split, they would have to share those maps.
 import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { AuthUser } from '../edge/auth.ts'
 import { cursorOf, isAfter, type LogCursor } from '../eventstore/event-store.ts'
