@@ -7,7 +7,7 @@ import {
   type InlineProjection,
 } from './application/command-handler.ts'
 import type { AppContext } from './application/context.ts'
-import { createRateLimiter, type RateLimiter } from './application/rate-limiter.ts'
+import { createRateLimiter } from './application/rate-limiter.ts'
 import { type Config, databaseOptions } from './config.ts'
 import { createTokenVerifier, type TokenVerifier } from './edge/auth.ts'
 import { cachedVerifier } from './edge/token-cache.ts'
@@ -25,7 +25,6 @@ export type Services = {
   verifyToken: TokenVerifier
   /** The secret of development tokens (embedded mode without JWT settings), else null. */
   devSecret: string | null
-  rateLimiter: RateLimiter
   clock: () => Date
   /** Decides and appends a command (with inline projections), then wakes the log followers. */
   execute: ExecuteCommand
@@ -86,7 +85,6 @@ export async function createServices(
     log,
     verifyToken,
     devSecret,
-    rateLimiter,
     clock,
     execute,
     app: {
