@@ -30,7 +30,7 @@ export type ConnectionHost = {
 export class Connection {
   readonly id = ++nextId
   /** attaching: not yet placed in the log; catching_up: sending its backlog; live. */
-  state: 'attaching' | 'catching_up' | 'live' | 'closed' = 'attaching'
+  private phase: 'attaching' | 'catching_up' | 'live' | 'closed' = 'attaching'
   /** The last logged event sent (or the client's `since`): nothing at or before it goes out. */
   lastCursor: LogCursor | null
   /** Conversations joined (the hub indexes them through `join` and `leave`). */
@@ -68,14 +68,18 @@ export class Connection {
     this.armExpiry()
   }
 
+  get state() {
+    return this.phase
+  }
+
   get closed() {
-    return this.state === 'closed'
+    return this.phase === 'closed'
   }
 
   /** A logged event routed to this connection by the follower. */
   deliver(out: OutgoingEvent): void {
-    if (this.state === 'live') this.sendEvent(out)
-    else if (this.state === 'catching_up') {
+    if (this.phase === 'live') this.sendEvent(out)
+    else if (this.phase === 'catching_up') {
       // The backlog is still going out: keep live events until it is done.
       this.held.push(out)
       this.heldBytes += out.text(true).length
@@ -91,7 +95,7 @@ export class Connection {
 
   /** It has a backlog to receive: live events are held until `finishCatchUp`. */
   startCatchUp(): void {
-    this.state = 'catching_up'
+    this.phase = 'catching_up'
   }
 
   join(conversationId: string): void {
@@ -106,7 +110,7 @@ export class Connection {
   goLive(at: LogCursor): void {
     if (!this.lastCursor || isAfter(at, this.lastCursor)) this.lastCursor = at
     this.send({ type: 'ready', position: this.lastCursor.position })
-    this.state = 'live'
+    this.phase = 'live'
   }
 
   /** The backlog is sent up to `until`: say ready, then what arrived meanwhile. */
@@ -167,7 +171,7 @@ export class Connection {
   /** The socket is gone (whoever closed it). */
   onClosed(): void {
     if (this.closed) return
-    this.state = 'closed'
+    this.phase = 'closed'
     this.held = []
     if (this.expiryTimer) clearTimeout(this.expiryTimer)
     if (this.graceTimer) clearTimeout(this.graceTimer)
