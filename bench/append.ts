@@ -16,12 +16,12 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
+import { handleCommand } from '../src/application/command-handler.ts'
 import { loadConfig } from '../src/config.ts'
+import { conversationLog } from '../src/conversation-log.ts'
 import type { SendMessage } from '../src/domain/commands.ts'
 import { directConversationId, newId } from '../src/domain/conversation-id.ts'
-import { handleCommand } from '../src/eventstore/command-handler.ts'
 import type { Database } from '../src/eventstore/database.ts'
-import { readStream } from '../src/eventstore/event-store.ts'
 import { PostgresSignals } from '../src/eventstore/signals.ts'
 import type { Sql } from '../src/eventstore/sql.ts'
 import { createLogger } from '../src/logger.ts'
@@ -163,7 +163,7 @@ async function seedMessages(sql: Sql, c: Conversation, count: number) {
       const [bounds] = await tx<{ upto: string }[]>`
         select max(position) as upto from events
         where stream_id = ${c.id} and version between ${from} and ${from + batch - 1}`
-      const events = await readStream(tx, c.id, {
+      const events = await conversationLog.readStream(tx, c.id, {
         fromVersion: from,
         upToPosition: Number(bounds!.upto),
       })

@@ -21,9 +21,9 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
+import { issueToken } from '../src/edge/auth.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
-import { issueToken } from '../src/http/auth.ts'
 import { verifyProjections } from '../src/projections/verify.ts'
 import {
   mulberry32,

@@ -1,5 +1,5 @@
 -- pgbench script for `npm run bench:append`: the SQL statements one SendMessage runs through the
--- command handler (src/eventstore/command-handler.ts, event-store.ts, src/projections), with the
+-- command handler (src/application/command-handler.ts, event-store.ts, src/projections), with the
 -- values computed in SQL instead of Node. Run with -M prepared and search_path=bench_append.
 -- projections: members, conversations, messages
 \set c random(0, 999)

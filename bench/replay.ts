@@ -15,8 +15,8 @@ import { nodeHashHex } from '../src/audit/node-sha256.ts'
 import { describeReport } from '../src/audit/verify-chain.ts'
 import { verifyDatabase } from '../src/audit/verify-database.ts'
 import { verifyDatabaseParallel } from '../src/audit/verify-parallel.node.ts'
+import { conversationLog } from '../src/conversation-log.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
-import { toRecordedEvent } from '../src/eventstore/event-store.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
 import { rebuildProjections } from '../src/projections/rebuild.ts'
 import { seedLog } from './replay-seed.ts'
@@ -158,7 +158,7 @@ try {
     let n = 0
     const query = db.sql.unsafe(`select ${columns} from events order by transaction_id, position`)
     for await (const rows of query.cursor(1000)) {
-      for (const row of rows) toRecordedEvent(row as never)
+      for (const row of rows) conversationLog.toRecordedEvent(row as never)
       n += rows.length
     }
     return n

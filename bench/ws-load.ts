@@ -15,7 +15,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { io as ioClient, type Socket } from 'socket.io-client'
 import WebSocket from 'ws'
-import { issueToken } from '../src/http/auth.ts'
+import { issueToken } from '../src/edge/auth.ts'
 
 type Phase = { label: string; rate: number; seconds: number }
 type Plan = {

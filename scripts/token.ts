@@ -1,7 +1,7 @@
 // Prints a development token: npm run token -- <userId> [--role auditor] [--expires 30d]
 
 import { mkdir } from 'node:fs/promises'
-import { issueToken } from '../src/http/auth.ts'
+import { issueToken } from '../src/edge/auth.ts'
 import { loadOrCreateDevSecret } from '../src/services.ts'
 import { configFromEnv, parseCommandLine, usageError } from './cli.ts'
 

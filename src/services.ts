@@ -1,20 +1,20 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bytesToHex } from '@noble/hashes/utils.js'
-import { type Config, databaseOptions } from './config.ts'
-import type { ConversationCommand } from './domain/commands.ts'
-import { DomainError } from './domain/errors.ts'
 import {
-  type CommandOptions,
-  type CommandOutcome,
+  type ExecuteCommand,
   handleCommand,
   type InlineProjection,
-} from './eventstore/command-handler.ts'
+} from './application/command-handler.ts'
+import type { AppContext } from './application/context.ts'
+import { createRateLimiter } from './application/rate-limiter.ts'
+import { type Config, databaseOptions } from './config.ts'
+import { DomainError } from './domain/errors.ts'
+import { createTokenVerifier, type TokenVerifier } from './edge/auth.ts'
+import { cachedVerifier } from './edge/token-cache.ts'
 import { type Database, openDatabase } from './eventstore/database.ts'
 import { createLogNotifier } from './eventstore/log-notifier.ts'
 import { migrate } from './eventstore/migrations.ts'
-import { createTokenVerifier, type TokenVerifier } from './http/auth.ts'
-import { createRateLimiter, type RateLimiter } from './http/rate-limiter.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { applyProjections } from './projections/index.ts'
@@ -27,12 +27,13 @@ export type Services = {
   verifyToken: TokenVerifier
   /** The secret of development tokens (embedded mode without JWT settings), else null. */
   devSecret: string | null
-  rateLimiter: RateLimiter
   /** Prometheus metrics of this server (GET /metrics). */
   metrics: Metrics
   clock: () => Date
   /** Decides and appends a command (with inline projections), then wakes the log followers. */
-  execute(command: ConversationCommand, options: CommandOptions): Promise<CommandOutcome>
+  execute: ExecuteCommand
+  /** What the use cases (src/application/use-cases.ts) run with; both edges pass it. */
+  app: AppContext
 }
 
 export async function createServices(
@@ -59,35 +60,47 @@ export async function createServices(
       },
     )
   }
-  const verifyToken = createTokenVerifier({
-    secret: config.JWT_SECRET ?? devSecret ?? undefined,
-    jwksUrl: config.JWT_JWKS_URL,
-    issuer: config.JWT_ISSUER,
-    audience: config.JWT_AUDIENCE,
-    roleClaim: config.JWT_ROLE_CLAIM,
-  })
+  // One verifier for both edges: a client pays one signature check per token and minute.
+  const verifyToken = cachedVerifier(
+    createTokenVerifier({
+      secret: config.JWT_SECRET ?? devSecret ?? undefined,
+      jwksUrl: config.JWT_JWKS_URL,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      roleClaim: config.JWT_ROLE_CLAIM,
+    }),
+  )
   const notifyLogGrew = createLogNotifier(db.signals)
   const projections = overrides.projections ?? applyProjections
+  const rateLimiter = createRateLimiter({
+    perSecond: config.RATE_LIMIT_PER_SECOND,
+    burst: config.RATE_LIMIT_BURST,
+  })
+  const clock = overrides.clock ?? (() => new Date())
   const metrics = createMetrics()
-  const execute = (command: ConversationCommand, options: CommandOptions) =>
+  const execute: ExecuteCommand = instrumentCommands(metrics, (command, options) =>
     handleCommand(
       { sql: db.sql, writer: db.writer, projections, onAppended: notifyLogGrew },
       command,
       options,
-    )
+    ),
+  )
   return {
     config,
     db,
     log,
     verifyToken,
     devSecret,
-    rateLimiter: createRateLimiter({
-      perSecond: config.RATE_LIMIT_PER_SECOND,
-      burst: config.RATE_LIMIT_BURST,
-    }),
     metrics,
-    clock: overrides.clock ?? (() => new Date()),
-    execute: instrumentCommands(metrics, execute),
+    clock,
+    execute,
+    app: {
+      execute,
+      sql: db.sql,
+      clock,
+      rateLimiter,
+      erasure: { sql: db.sql, projections, onAppended: notifyLogGrew },
+    },
   }
 }
 
@@ -104,11 +117,8 @@ export async function loadOrCreateDevSecret(dataDir: string): Promise<string> {
 }
 
 /** Counts and times every command by type and outcome. */
-function instrumentCommands(
-  metrics: Metrics,
-  execute: (command: ConversationCommand, options: CommandOptions) => Promise<CommandOutcome>,
-) {
-  return async (command: ConversationCommand, options: CommandOptions) => {
+function instrumentCommands(metrics: Metrics, execute: ExecuteCommand): ExecuteCommand {
+  return async (command, options) => {
     const started = performance.now()
     let outcome = 'failed'
     try {

@@ -3,8 +3,8 @@ import type { AuditEvent } from '../src/audit/audit-events.ts'
 import type { ConversationHistory } from '../src/audit/conversation-history.ts'
 import { describeReport, verifyNdjson } from '../src/audit/verify-chain.ts'
 import { verifyDatabase } from '../src/audit/verify-database.ts'
+import { conversationLog } from '../src/conversation-log.ts'
 import { directConversationId } from '../src/domain/conversation-id.ts'
-import { readStream } from '../src/eventstore/event-store.ts'
 import { LOG_CHANNEL } from '../src/eventstore/log-notifier.ts'
 import { rebuildProjections } from '../src/projections/rebuild.ts'
 import { verifyProjections } from '../src/projections/verify.ts'
@@ -180,7 +180,7 @@ describe('erasing a user’s content', () => {
       content: KEPT,
       attachments: [],
     })
-    const events = await readStream(f.sql, group)
+    const events = await conversationLog.readStream(f.sql, group)
     const sent = events.filter((e) => e.type === 'MessageSent' && e.data.senderId === 'olga')
     expect(sent.every((e) => e.erased && e.type === 'MessageSent' && e.data.content === null)).toBe(
       true,

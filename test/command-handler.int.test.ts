@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ConversationCommand } from '../src/domain/commands.ts'
-import { directConversationId, newId } from '../src/domain/conversation-id.ts'
-import { DomainError } from '../src/domain/errors.ts'
 import {
   type CommandOptions,
   handleCommand,
   MAX_ATTEMPTS,
   TooMuchContentionError,
-} from '../src/eventstore/command-handler.ts'
+} from '../src/application/command-handler.ts'
+import { conversationLog } from '../src/conversation-log.ts'
+import type { ConversationCommand } from '../src/domain/commands.ts'
+import { directConversationId, newId } from '../src/domain/conversation-id.ts'
+import { DomainError } from '../src/domain/errors.ts'
 import type { Database } from '../src/eventstore/database.ts'
 import { ConcurrencyError } from '../src/eventstore/errors.ts'
-import { readStream } from '../src/eventstore/event-store.ts'
 import { applyProjections } from '../src/projections/index.ts'
 import { createTestDatabase } from './support/test-database.ts'
 
@@ -49,7 +49,9 @@ describe('command handler', () => {
     expect(second.events.map((e) => e.type)).toEqual(['MessageSent'])
     const reply = await run(send(id, 'hello back'), b)
     expect(reply.events[0]!.version).toBe(4)
-    expect((await readStream(db.sql, id)).map((e) => e.version)).toEqual([1, 2, 3, 4])
+    expect((await conversationLog.readStream(db.sql, id)).map((e) => e.version)).toEqual([
+      1, 2, 3, 4,
+    ])
   })
 
   it('surfaces domain rejections and appends nothing', async () => {
@@ -58,7 +60,7 @@ describe('command handler', () => {
     await run(send(id, 'hi', { receiverId: b }), a)
     await expect(run(send(id, 'intruder'), c)).rejects.toMatchObject({ code: 'not_participant' })
     await expect(run(send(id, '   '), a)).rejects.toBeInstanceOf(DomainError)
-    expect(await readStream(db.sql, id)).toHaveLength(2)
+    expect(await conversationLog.readStream(db.sql, id)).toHaveLength(2)
   })
 
   it('re-decides after losing a race: concurrent sends to one conversation all land', async () => {
@@ -68,7 +70,7 @@ describe('command handler', () => {
     // Both read version 2 and try to append version 3: one loses and retries.
     const outcomes = await Promise.all([run(send(id, 'from a'), a), run(send(id, 'from b'), b)])
     expect(outcomes.every((o) => o.events.length === 1)).toBe(true)
-    const events = await readStream(db.sql, id)
+    const events = await conversationLog.readStream(db.sql, id)
     expect(events.map((e) => e.version)).toEqual([1, 2, 3, 4])
     const contents = events
       .filter((e) => e.type === 'MessageSent')
@@ -106,7 +108,7 @@ describe('command handler', () => {
         }
       }),
     )
-    const events = await readStream(db.sql, id)
+    const events = await conversationLog.readStream(db.sql, id)
     const sent = events
       .filter((e) => e.type === 'MessageSent')
       .map((e) => (e.data as { content: string }).content)
@@ -130,7 +132,7 @@ describe('command handler', () => {
         }),
       ),
     )
-    const events = await readStream(db.sql, id)
+    const events = await conversationLog.readStream(db.sql, id)
     expect(events.filter((e) => e.type === 'MessageSent')).toHaveLength(1)
     const messageId = (events.find((e) => e.type === 'MessageSent')!.data as { messageId: string })
       .messageId
@@ -167,7 +169,7 @@ describe('command handler', () => {
         run(send(directConversationId(b, a), `b${round}`, { receiverId: a }), b),
       ])
       expect(outcomes[0].conversationId).toBe(outcomes[1].conversationId)
-      const events = await readStream(db.sql, outcomes[0].conversationId)
+      const events = await conversationLog.readStream(db.sql, outcomes[0].conversationId)
       expect(events.map((e) => e.type).sort()).toEqual([
         'ConversationStarted',
         'MessageSent',
@@ -197,6 +199,6 @@ describe('command handler', () => {
     expect(error).toBeInstanceOf(TooMuchContentionError)
     expect(error.message).toMatch(/try again/)
     expect(attempts).toBe(MAX_ATTEMPTS)
-    expect(await readStream(db.sql, id)).toHaveLength(2)
+    expect(await conversationLog.readStream(db.sql, id)).toHaveLength(2)
   })
 })

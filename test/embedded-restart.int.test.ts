@@ -2,11 +2,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
+import { handleCommand } from '../src/application/command-handler.ts'
+import { conversationLog } from '../src/conversation-log.ts'
 import { directConversationId, newId } from '../src/domain/conversation-id.ts'
-import { handleCommand } from '../src/eventstore/command-handler.ts'
 import { DataDirInUseError } from '../src/eventstore/data-dir-lock.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
-import { readStream } from '../src/eventstore/event-store.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
 
 const dirs: string[] = []
@@ -37,7 +37,7 @@ it('keeps what was written in the embedded database across a restart', async () 
 
   const second = await openDatabase({ dataDir })
   expect(await migrate(second.sql)).toEqual([])
-  const events = await readStream(second.sql, id)
+  const events = await conversationLog.readStream(second.sql, id)
   expect(events.map((e) => e.type)).toEqual(['ConversationStarted', 'MessageSent'])
   expect((events[1]!.data as { content: string }).content).toBe('before restart')
   await second.close()

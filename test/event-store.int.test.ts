@@ -1,16 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { conversationLog } from '../src/conversation-log.ts'
 import type { ConversationEvent } from '../src/domain/events.ts'
 import type { Database } from '../src/eventstore/database.ts'
 import { ConcurrencyError, EventSchemaError } from '../src/eventstore/errors.ts'
 import {
-  append,
   cursorAt,
   cursorOf,
   headCursor,
   LOG_START,
   type LogCursor,
-  readAll,
-  readStream,
 } from '../src/eventstore/event-store.ts'
 import { createTestDatabase, usingPostgres } from './support/test-database.ts'
 
@@ -44,7 +42,7 @@ describe('append and read', () => {
   it('appends with an expected version and reads the stream back, validated', async () => {
     const s = `s-${crypto.randomUUID()}`
     const first = await db.sql.begin((tx) =>
-      append(tx, {
+      conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 0,
         events: [sent(s, 'm1'), sent(s, 'm2')],
@@ -54,7 +52,7 @@ describe('append and read', () => {
     )
     expect(first.map((e) => e.version)).toEqual([1, 2])
     await db.sql.begin((tx) =>
-      append(tx, {
+      conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 2,
         events: [sent(s, 'm3', 'third')],
@@ -62,7 +60,7 @@ describe('append and read', () => {
         recordedAt: now,
       }),
     )
-    const events = await readStream(db.sql, s)
+    const events = await conversationLog.readStream(db.sql, s)
     expect(events.map((e) => [e.version, e.type, (e.data as { content: string }).content])).toEqual(
       [
         [1, 'MessageSent', 'hello'],
@@ -72,14 +70,14 @@ describe('append and read', () => {
     )
     expect(events[0]!.metadata).toEqual(meta)
     expect(events[0]!.recordedAt).toBe(now)
-    const upTo = await readStream(db.sql, s, { upToPosition: events[1]!.position })
+    const upTo = await conversationLog.readStream(db.sql, s, { upToPosition: events[1]!.position })
     expect(upTo).toHaveLength(2)
   })
 
   it('rejects a stale expected version with a ConcurrencyError', async () => {
     const s = `s-${crypto.randomUUID()}`
     await db.sql.begin((tx) =>
-      append(tx, {
+      conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 0,
         events: [sent(s, 'a')],
@@ -89,7 +87,7 @@ describe('append and read', () => {
     )
     await expect(
       db.sql.begin((tx) =>
-        append(tx, {
+        conversationLog.append(tx, {
           streamId: s,
           expectedVersion: 0,
           events: [sent(s, 'b')],
@@ -100,7 +98,7 @@ describe('append and read', () => {
     ).rejects.toBeInstanceOf(ConcurrencyError)
     await expect(
       db.sql.begin((tx) =>
-        append(tx, {
+        conversationLog.append(tx, {
           streamId: s,
           expectedVersion: 5,
           events: [sent(s, 'b')],
@@ -114,7 +112,7 @@ describe('append and read', () => {
   it('lets exactly one of two concurrent appends with the same expected version win', async () => {
     const s = `s-${crypto.randomUUID()}`
     await db.sql.begin((tx) =>
-      append(tx, {
+      conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 0,
         events: [sent(s, 'a')],
@@ -125,7 +123,7 @@ describe('append and read', () => {
     const results = await Promise.allSettled(
       ['x', 'y'].map((id) =>
         db.sql.begin((tx) =>
-          append(tx, {
+          conversationLog.append(tx, {
             streamId: s,
             expectedVersion: 1,
             events: [sent(s, id)],
@@ -139,7 +137,7 @@ describe('append and read', () => {
     const rejected = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[]
     expect(rejected).toHaveLength(1)
     expect(rejected[0]!.reason).toBeInstanceOf(ConcurrencyError)
-    expect(await readStream(db.sql, s)).toHaveLength(2)
+    expect(await conversationLog.readStream(db.sql, s)).toHaveLength(2)
   })
 
   it('reads the whole log after a cursor in batches, and resolves positions to cursors', async () => {
@@ -147,7 +145,7 @@ describe('append and read', () => {
     const head = await headCursor(db.sql)
     for (let i = 0; i < 7; i++) {
       await db.sql.begin((tx) =>
-        append(tx, {
+        conversationLog.append(tx, {
           streamId: s,
           expectedVersion: i,
           events: [sent(s, `b${i}`)],
@@ -162,7 +160,7 @@ describe('append and read', () => {
     // the snapshot horizon back for a moment, so read until all 7 arrived (or give up).
     const deadline = Date.now() + 15_000
     while (seen.length < 7 && Date.now() < deadline) {
-      const batch = await readAll(db.sql, { after: cursor, limit: 3 })
+      const batch = await conversationLog.readAll(db.sql, { after: cursor, limit: 3 })
       if (batch.length === 0) {
         await new Promise((r) => setTimeout(r, 10))
         continue
@@ -171,12 +169,12 @@ describe('append and read', () => {
       cursor = cursorOf(batch.at(-1)!)
     }
     expect(
-      await readAll(db.sql, { after: cursor, limit: 100 }).then((b) =>
-        b.filter((e) => e.streamId === s),
-      ),
+      await conversationLog
+        .readAll(db.sql, { after: cursor, limit: 100 })
+        .then((b) => b.filter((e) => e.streamId === s)),
     ).toEqual([])
     expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7])
-    const events = await readStream(db.sql, s)
+    const events = await conversationLog.readStream(db.sql, s)
     expect(await cursorAt(db.sql, events[2]!.position)).toEqual(cursorOf(events[2]!))
     expect(await cursorAt(db.sql, 0)).toEqual(LOG_START)
     expect(await cursorAt(db.sql, 10 ** 12)).toBeNull()
@@ -185,7 +183,7 @@ describe('append and read', () => {
   it('fails loudly, naming the event, when a stored row no longer matches its schema', async () => {
     const s = `s-${crypto.randomUUID()}`
     const [e] = await db.sql.begin((tx) =>
-      append(tx, {
+      conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 0,
         events: [sent(s, 'bad')],
@@ -194,7 +192,7 @@ describe('append and read', () => {
       }),
     )
     await db.sql`update events set data = data - 'senderId' where position = ${e!.position}`
-    const error = await readStream(db.sql, s).catch((err) => err)
+    const error = await conversationLog.readStream(db.sql, s).catch((err) => err)
     expect(error).toBeInstanceOf(EventSchemaError)
     expect(error.message).toContain(`position ${e!.position}`)
     expect(error.message).toContain('MessageSent')
@@ -208,7 +206,7 @@ describe('append and read', () => {
     const bad = { type: 'MessageSent', data: { conversationId: s } } as unknown as ConversationEvent
     await expect(
       db.sql.begin((tx) =>
-        append(tx, {
+        conversationLog.append(tx, {
           streamId: s,
           expectedVersion: 0,
           events: [bad],
@@ -228,7 +226,7 @@ describe('log order readers can trust', () => {
     const seen: number[] = []
     const poll = async () => {
       for (;;) {
-        const batch = await readAll(db.sql, { after: cursor, limit: 100 })
+        const batch = await conversationLog.readAll(db.sql, { after: cursor, limit: 100 })
         if (batch.length === 0) return
         for (const e of batch) if (e.streamId === sA || e.streamId === sB) seen.push(e.position)
         cursor = cursorOf(batch.at(-1)!)
@@ -245,7 +243,7 @@ describe('log order readers can trust', () => {
       aInserted = r
     })
     const a = db.sql.begin(async (tx) => {
-      const [e] = await append(tx, {
+      const [e] = await conversationLog.append(tx, {
         streamId: sA,
         expectedVersion: 0,
         events: [sent(sA, 'low')],
@@ -258,7 +256,7 @@ describe('log order readers can trust', () => {
     })
     await aInsertedP
     const bCommitted = db.sql.begin((tx) =>
-      append(tx, {
+      conversationLog.append(tx, {
         streamId: sB,
         expectedVersion: 0,
         events: [sent(sB, 'high')],
@@ -299,7 +297,7 @@ describe('log order readers can trust', () => {
       // test file's open write transaction may hold the snapshot horizon back meanwhile).
       while (total < streams.length * 25 && Date.now() < deadline) {
         if (done && deadline === Number.POSITIVE_INFINITY) deadline = Date.now() + 15_000
-        const batch = await readAll(db.sql, { after: cursor, limit: 50 })
+        const batch = await conversationLog.readAll(db.sql, { after: cursor, limit: 50 })
         for (const e of batch) {
           if (!streams.includes(e.streamId)) continue
           seen.set(e.streamId, [...(seen.get(e.streamId) ?? []), e.version])
@@ -313,7 +311,7 @@ describe('log order readers can trust', () => {
       streams.map(async (s) => {
         for (let v = 0; v < 25; v++) {
           await db.sql.begin((tx) =>
-            append(tx, {
+            conversationLog.append(tx, {
               streamId: s,
               expectedVersion: v,
               events: [sent(s, `${s}-${v}`)],
@@ -335,7 +333,7 @@ describe('recorded time', () => {
   it('records the time as it reads back, so hashes computed at append match what is stored', async () => {
     const s = `t-${crypto.randomUUID()}`
     const [e] = await db.sql.begin((tx) =>
-      append(tx, {
+      conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 0,
         events: [sent(s, 'tz')],
@@ -343,7 +341,7 @@ describe('recorded time', () => {
         recordedAt: '2026-11-26T13:00:00+01:00',
       }),
     )
-    const [read] = await readStream(db.sql, s)
+    const [read] = await conversationLog.readStream(db.sql, s)
     expect(e!.recordedAt).toBe('2026-11-26T12:00:00.000Z')
     expect(read!.recordedAt).toBe(e!.recordedAt)
     expect(read!.hash).toBe(e!.hash)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { AuthError, type AuthUser } from '../src/http/auth.ts'
-import { cachedVerifier } from '../src/http/token-cache.ts'
+import { AuthError, type AuthUser } from '../src/edge/auth.ts'
+import { cachedVerifier } from '../src/edge/token-cache.ts'
 
 describe('cachedVerifier', () => {
   it('verifies a token once per ttl, never past its expiry, and never caches a failure', async () => {

@@ -1,34 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { newId } from '../src/domain/conversation-id.ts'
 import { getConversationView } from '../src/projections/conversations.ts'
 import { getMessageView } from '../src/projections/messages.ts'
-import {
-  directConversationId,
-  startTestServer,
-  type TestServer,
-  uniqueUser,
-} from './support/realtime-server.ts'
-import { type Frame, WsClient } from './support/ws-client.ts'
+import { type ConnectOptions, useRealtimeServer } from './support/realtime-fixture.ts'
+import { directConversationId, uniqueUser } from './support/realtime-server.ts'
+import type { Frame, WsClient } from './support/ws-client.ts'
 
-let server: TestServer
-const clients: WsClient[] = []
-beforeAll(async () => {
-  server = await startTestServer()
-})
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()))
-  await server?.close()
-})
+const rt = useRealtimeServer()
 
-async function connect(userId: string, options: Parameters<typeof WsClient.connect>[1] = {}) {
-  const client = await WsClient.connect(server.wsUrl, {
-    token: await server.token(userId),
-    ...options,
-  })
-  clients.push(client)
-  await client.next('ready')
-  return client
-}
+const connect = (userId: string, options: ConnectOptions = {}) =>
+  rt.connect(userId, { ready: true, ...options })
 
 /** A frame after which every earlier event routed to `client` has arrived (log order). */
 async function barrier(client: WsClient, userId: string) {
@@ -46,7 +27,7 @@ describe('delivery', () => {
     const a2 = await connect(a)
     const c1 = await connect(c)
 
-    const sent = await server.restSend(a, {
+    const sent = await rt.server.restSend(a, {
       receiverId: b,
       content: 'hello over REST',
       clientMessageId: 'cm-1',
@@ -68,8 +49,8 @@ describe('delivery', () => {
     expect(atA2.position).toBe(atB.position)
 
     // the payload is the message exactly as REST shows it
-    expect(atB.message).toEqual(await getMessageView(server.services.db.sql, messageId))
-    const view = await getConversationView(server.services.db.sql, conversationId, b)
+    expect(atB.message).toEqual(await getMessageView(rt.server.services.db.sql, messageId))
+    const view = await getConversationView(rt.server.services.db.sql, conversationId, b)
     expect(Object.keys(started.conversation as object).sort()).toEqual(Object.keys(view!).sort())
     expect(started.conversation).toMatchObject({
       id: view!.id,
@@ -86,7 +67,7 @@ describe('delivery', () => {
   it('new_message where the conversation was joined, message_notification elsewhere', async () => {
     const [a, b] = [uniqueUser('a'), uniqueUser('b')]
     const conversationId = directConversationId(a, b)
-    const first = await server.restSend(a, { receiverId: b, content: 'first' })
+    const first = await rt.server.restSend(a, { receiverId: b, content: 'first' })
     expect(first.status).toBe(201)
     const joined = await connect(b)
     const elsewhere = await connect(b)
@@ -113,8 +94,7 @@ describe('delivery', () => {
     const ca = await connect(a)
     const cb = await connect(b)
     const groupId = newId()
-    const run = (actorId: string, command: Parameters<TestServer['services']['execute']>[0]) =>
-      server.services.execute(command, { actorId, now: new Date().toISOString() })
+    const run = rt.run
     await run(a, {
       type: 'StartConversation',
       conversationId: groupId,
@@ -174,11 +154,7 @@ describe('delivery', () => {
 
   it('authenticates with ?token= as well as the Authorization header', async () => {
     const u = uniqueUser('q')
-    const client = await WsClient.connect(server.wsUrl, {
-      token: await server.token(u),
-      query: true,
-    })
-    clients.push(client)
+    const client = await rt.connect(u, { query: true })
     const ready = await client.next('ready')
     expect(typeof ready.position).toBe('number')
     expect(await client.request({ type: 'ping' })).toMatchObject({ type: 'pong' })

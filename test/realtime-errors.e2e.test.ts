@@ -1,62 +1,35 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { newId } from '../src/domain/conversation-id.ts'
-import { issueToken } from '../src/http/auth.ts'
+import { issueToken } from '../src/edge/auth.ts'
 import { captureLogger } from './support/capture-logger.ts'
-import {
-  directConversationId,
-  RT_SECRET,
-  startTestServer,
-  type TestServer,
-  uniqueUser,
-} from './support/realtime-server.ts'
+import { type ConnectOptions, useRealtimeServer } from './support/realtime-fixture.ts'
+import { directConversationId, RT_SECRET, uniqueUser } from './support/realtime-server.ts'
 import { WsClient } from './support/ws-client.ts'
 
 // Rate limit: 5 messages per user, refilled slowly. A small socket buffer, so that a client
 // that stops reading is caught quickly (pings are tested in realtime-signals).
 const captured = captureLogger()
-let server: TestServer
-const clients: WsClient[] = []
-beforeAll(async () => {
-  server = await startTestServer(
-    {
-      RATE_LIMIT_BURST: '5',
-      RATE_LIMIT_PER_SECOND: '0.001',
-      WS_MAX_BUFFERED_BYTES: '1024',
-    },
-    { log: captured.log },
-  )
-})
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()))
-  await server?.close()
-})
+const rt = useRealtimeServer(
+  {
+    RATE_LIMIT_BURST: '5',
+    RATE_LIMIT_PER_SECOND: '0.001',
+    WS_MAX_BUFFERED_BYTES: '1024',
+  },
+  { log: captured.log },
+)
 
 let logBefore = 0
 beforeEach(async () => {
-  logBefore = await server.logSize()
+  logBefore = await rt.server.logSize()
 })
 /** Nothing reached the log since the test began (besides `extra` events it wrote itself). */
 async function expectLogUnchanged(extra = 0) {
-  expect(await server.logSize()).toBe(logBefore + extra)
+  expect(await rt.server.logSize()).toBe(logBefore + extra)
 }
 
-async function connect(userId: string, options: Parameters<typeof WsClient.connect>[1] = {}) {
-  const client = await WsClient.connect(server.wsUrl, {
-    token: await server.token(userId),
-    ...options,
-  })
-  clients.push(client)
-  return client
-}
-
-async function ready(userId: string) {
-  const client = await connect(userId)
-  await client.next('ready')
-  return client
-}
-
-const run = (actorId: string, command: Parameters<TestServer['services']['execute']>[0]) =>
-  server.services.execute(command, { actorId, now: new Date().toISOString() })
+const connect = (userId: string, options: ConnectOptions = {}) => rt.connect(userId, options)
+const ready = (userId: string) => rt.connect(userId, { ready: true })
+const run = rt.run
 
 /** The connection still works after an error: a ping gets its pong. */
 async function stillOpen(client: WsClient) {
@@ -66,19 +39,19 @@ async function stillOpen(client: WsClient) {
 describe('the upgrade is refused with 401, and no socket opens', () => {
   it('without a token, with a bad one, with an expired one', async () => {
     const u = uniqueUser('u')
-    expect(await WsClient.refusal(server.wsUrl, {})).toBe(401)
-    expect(await WsClient.refusal(server.wsUrl, { token: 'not-a-jwt' })).toBe(401)
+    expect(await WsClient.refusal(rt.server.wsUrl, {})).toBe(401)
+    expect(await WsClient.refusal(rt.server.wsUrl, { token: 'not-a-jwt' })).toBe(401)
     const wrongKey = await issueToken('another-secret-another-secret-0123456789', u)
-    expect(await WsClient.refusal(server.wsUrl, { token: wrongKey })).toBe(401)
-    expect(await WsClient.refusal(server.wsUrl, { token: wrongKey, query: true })).toBe(401)
+    expect(await WsClient.refusal(rt.server.wsUrl, { token: wrongKey })).toBe(401)
+    expect(await WsClient.refusal(rt.server.wsUrl, { token: wrongKey, query: true })).toBe(401)
     const expired = await issueToken(RT_SECRET, u, { expiresIn: '1 minute ago' })
-    expect(await WsClient.refusal(server.wsUrl, { token: expired })).toBe(401)
+    expect(await WsClient.refusal(rt.server.wsUrl, { token: expired })).toBe(401)
     await expectLogUnchanged()
   })
 
   it('a plain GET /ws is told to upgrade', async () => {
-    const res = await fetch(server.wsUrl.replace('ws:', 'http:'), {
-      headers: { authorization: `Bearer ${await server.token('u')}` },
+    const res = await fetch(rt.server.wsUrl.replace('ws:', 'http:'), {
+      headers: { authorization: `Bearer ${await rt.server.token('u')}` },
     })
     expect(res.status).toBe(426)
     await expectLogUnchanged()
@@ -162,7 +135,7 @@ describe('error frames: the connection stays open', () => {
       content: 'private',
       receiverId: b,
     })
-    logBefore = await server.logSize()
+    logBefore = await rt.server.logSize()
     const client = await ready(c)
     for (const conversationId of [directConversationId(a, b), newId()]) {
       for (const frame of [
@@ -188,12 +161,12 @@ describe('error frames: the connection stays open', () => {
       const reply = await client.request({ type: 'send_message', receiverId: b, content: `m${i}` })
       expect(reply.type).toBe('ack')
     }
-    const written = await server.logSize()
+    const written = await rt.server.logSize()
     const limited = await client.request({ type: 'send_message', receiverId: b, content: 'm6' })
     expect(limited).toMatchObject({ type: 'error', code: 'rate_limited' })
     expect(limited.retryAfter).toBeGreaterThan(0)
     await stillOpen(client)
-    expect(await server.logSize()).toBe(written)
+    expect(await rt.server.logSize()).toBe(written)
   })
 
   it('every frame gets exactly one reply, even in a burst', async () => {
@@ -220,11 +193,10 @@ describe('closes', () => {
   })
 
   it('a token that expires while connected closes with 4001', async () => {
-    const client = await WsClient.connect(server.wsUrl, {
+    const client = await rt.connect(uniqueUser('u'), {
       token: await issueToken(RT_SECRET, uniqueUser('u'), { expiresIn: '2s' }),
+      ready: true,
     })
-    clients.push(client)
-    await client.next('ready')
     expect((await client.closed).code).toBe(4001)
     await expectLogUnchanged()
   })
@@ -239,7 +211,7 @@ describe('closes', () => {
       content: 'hi',
       receiverId: b,
     })
-    logBefore = await server.logSize()
+    logBefore = await rt.server.logSize()
     const slow = await ready(b)
     // stop reading: what the server sends piles up in the kernel, then in its own buffer
     const tcp = (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket

@@ -1,33 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { conversationLog } from '../src/conversation-log.ts'
 import { newId } from '../src/domain/conversation-id.ts'
 import type { ConversationEvent } from '../src/domain/events.ts'
-import { append } from '../src/eventstore/event-store.ts'
 import type { Tx } from '../src/eventstore/sql.ts'
-import {
-  directConversationId,
-  startTestServer,
-  type TestServer,
-  uniqueUser,
-} from './support/realtime-server.ts'
+import { useRealtimeServer } from './support/realtime-fixture.ts'
+import { directConversationId, uniqueUser } from './support/realtime-server.ts'
 import { usingPostgres } from './support/test-database.ts'
-import { type Frame, WsClient } from './support/ws-client.ts'
+import type { Frame } from './support/ws-client.ts'
 
-let server: TestServer
-const clients: WsClient[] = []
-beforeAll(async () => {
-  server = await startTestServer()
-})
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()))
-  await server?.close()
-})
+const rt = useRealtimeServer()
 
-async function ready(userId: string) {
-  const client = await WsClient.connect(server.wsUrl, { token: await server.token(userId) })
-  clients.push(client)
-  await client.next('ready')
-  return client
-}
+const ready = (userId: string) => rt.connect(userId, { ready: true })
 
 const now = () => new Date().toISOString()
 const contentOf = (f: Frame) => (f.message as { content: string }).content
@@ -35,7 +18,7 @@ const contentOf = (f: Frame) => (f.message as { content: string }).content
 /** A direct conversation between `from` and `to`, started through the command handler. */
 async function conversation(from: string, to: string) {
   const conversationId = directConversationId(from, to)
-  await server.services.execute(
+  await rt.server.services.execute(
     { type: 'SendMessage', conversationId, messageId: newId(), content: 'start', receiverId: to },
     { actorId: from, now: now() },
   )
@@ -59,7 +42,7 @@ function sent(conversationId: string, senderId: string, content: string): Conver
 
 /** Appends straight to the log, bypassing the command handler and its notification. */
 const rawAppend = (tx: Tx, conversationId: string, senderId: string, content: string) =>
-  append(tx, {
+  conversationLog.append(tx, {
     streamId: conversationId,
     expectedVersion: 2,
     events: [sent(conversationId, senderId, content)],
@@ -72,7 +55,7 @@ describe('the log follower', () => {
     const [a, b] = [uniqueUser('a'), uniqueUser('b')]
     const conversationId = await conversation(a, b)
     const cb = await ready(b)
-    await server.services.db.sql.begin((tx) => rawAppend(tx, conversationId, a, 'silent'))
+    await rt.server.services.db.sql.begin((tx) => rawAppend(tx, conversationId, a, 'silent'))
     const got = await cb.next('message_notification')
     expect(contentOf(got)).toBe('silent')
   })
@@ -86,7 +69,7 @@ describe('the log follower', () => {
       const slow = await conversation(a, b)
       const fast = await conversation(c, b)
       const cb = await ready(b)
-      const { sql } = server.services.db
+      const { sql } = rt.server.services.db
       let release!: () => void
       const held = new Promise<void>((resolve) => {
         release = resolve
@@ -104,7 +87,7 @@ describe('the log follower', () => {
       await inserted
       if (!usingPostgres) await slowTx
       // a later transaction commits (and notifies) while the slow one is still open
-      await server.services.execute(
+      await rt.server.services.execute(
         {
           type: 'SendMessage',
           conversationId: fast,

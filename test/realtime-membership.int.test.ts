@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { handleCommand } from '../src/application/command-handler.ts'
+import { conversationLog, type RecordedEvent } from '../src/conversation-log.ts'
 import type { ConversationCommand } from '../src/domain/commands.ts'
 import { newId } from '../src/domain/conversation-id.ts'
-import { handleCommand } from '../src/eventstore/command-handler.ts'
 import type { Database } from '../src/eventstore/database.ts'
-import { LOG_START, type RecordedEvent, readAll } from '../src/eventstore/event-store.ts'
+import { isAfter, LOG_START } from '../src/eventstore/event-store.ts'
 import { applyProjections } from '../src/projections/index.ts'
-import { isAfter } from '../src/realtime/connection.ts'
 import { MembershipCache } from '../src/realtime/membership-cache.ts'
 import { createTestDatabase } from './support/test-database.ts'
 
@@ -25,7 +25,7 @@ const run = (actorId: string, command: ConversationCommand) =>
 const user = (name: string) => `${name}-${crypto.randomUUID().slice(0, 8)}`
 
 async function eventsOf(conversationId: string): Promise<RecordedEvent[]> {
-  const all = await readAll(db.sql, { after: LOG_START, limit: 100_000 })
+  const all = await conversationLog.readAll(db.sql, { after: LOG_START, limit: 100_000 })
   return all.filter((e) => e.streamId === conversationId)
 }
 

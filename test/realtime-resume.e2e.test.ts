@@ -1,31 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { newId } from '../src/domain/conversation-id.ts'
-import {
-  directConversationId,
-  startTestServer,
-  type TestServer,
-  uniqueUser,
-} from './support/realtime-server.ts'
-import { type Frame, WsClient } from './support/ws-client.ts'
+import { useRealtimeServer } from './support/realtime-fixture.ts'
+import { directConversationId, uniqueUser } from './support/realtime-server.ts'
+import type { Frame, WsClient } from './support/ws-client.ts'
 
-let server: TestServer
-const clients: WsClient[] = []
-beforeAll(async () => {
-  server = await startTestServer()
-})
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()))
-  await server?.close()
-})
+const rt = useRealtimeServer()
 
-async function connect(userId: string, since?: number) {
-  const client = await WsClient.connect(server.wsUrl, { token: await server.token(userId), since })
-  clients.push(client)
-  return client
-}
-
-const run = (actorId: string, command: Parameters<TestServer['services']['execute']>[0]) =>
-  server.services.execute(command, { actorId, now: new Date().toISOString() })
+const connect = (userId: string, since?: number) => rt.connect(userId, { since })
+const run = rt.run
 
 const messageOf = (f: Frame) => f.message as { id: string; content: string }
 const lastPosition = (frames: Frame[]) => {

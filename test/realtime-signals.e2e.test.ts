@@ -1,48 +1,29 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { newId } from '../src/domain/conversation-id.ts'
-import {
-  directConversationId,
-  startTestServer,
-  type TestServer,
-  uniqueUser,
-} from './support/realtime-server.ts'
-import { until, WsClient } from './support/ws-client.ts'
+import { type ConnectOptions, useRealtimeServer } from './support/realtime-fixture.ts'
+import { directConversationId, uniqueUser } from './support/realtime-server.ts'
+import { until } from './support/ws-client.ts'
 
 // A short typing timeout and frequent pings, so that expiry and dropping are quick to observe.
-let server: TestServer
-const clients: WsClient[] = []
-beforeAll(async () => {
-  server = await startTestServer({ TYPING_TIMEOUT_MS: '300', WS_PING_INTERVAL_MS: '100' })
-})
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()))
-  await server?.close()
-})
+const rt = useRealtimeServer({ TYPING_TIMEOUT_MS: '300', WS_PING_INTERVAL_MS: '100' })
 
 let logBefore = 0
 beforeEach(async () => {
-  logBefore = await server.logSize()
+  logBefore = await rt.server.logSize()
 })
 
-async function ready(userId: string, options: Parameters<typeof WsClient.connect>[1] = {}) {
-  const client = await WsClient.connect(server.wsUrl, {
-    token: await server.token(userId),
-    ...options,
-  })
-  clients.push(client)
-  await client.next('ready')
-  return client
-}
+const ready = (userId: string, options: ConnectOptions = {}) =>
+  rt.connect(userId, { ready: true, ...options })
 
 /** A direct conversation between a and b, and a socket for each. */
 async function pair() {
   const [a, b] = [uniqueUser('a'), uniqueUser('b')]
   const conversationId = directConversationId(a, b)
-  await server.services.execute(
+  await rt.server.services.execute(
     { type: 'SendMessage', conversationId, messageId: newId(), content: 'hi', receiverId: b },
     { actorId: a, now: new Date().toISOString() },
   )
-  logBefore = await server.logSize()
+  logBefore = await rt.server.logSize()
   return { a, b, conversationId, ca: await ready(a), cb: await ready(b) }
 }
 
@@ -62,7 +43,7 @@ describe('typing', () => {
     await a2.request({ type: 'ping' })
     expect(ca.types()).not.toContain('user_typing')
     expect(a2.types()).not.toContain('user_typing')
-    expect(await server.logSize()).toBe(logBefore)
+    expect(await rt.server.logSize()).toBe(logBefore)
   })
 
   it('expires without renewal, and renewals do not repeat user_typing', async () => {
@@ -74,7 +55,7 @@ describe('typing', () => {
     const stopped = await cb.next('user_stopped_typing', 5000)
     expect(stopped).toEqual({ type: 'user_stopped_typing', conversationId, userId: a })
     expect(cb.types().filter((t) => t === 'user_typing')).toHaveLength(1)
-    expect(await server.logSize()).toBe(logBefore)
+    expect(await rt.server.logSize()).toBe(logBefore)
   })
 
   it('stops when the typist disconnects', async () => {
@@ -111,24 +92,20 @@ describe('join and leave', () => {
     expect(bElsewhere.types()).not.toContain('user_joined')
     // ca joined after cb: ca never heard of b joining
     expect(ca.types()).not.toContain('user_joined')
-    expect(await server.logSize()).toBe(logBefore)
+    expect(await rt.server.logSize()).toBe(logBefore)
     expect(b).not.toBe(a)
   })
 })
 
 describe('pings', () => {
   it('a client that does not answer pings is dropped; one that does stays', async () => {
-    const silent = await WsClient.connect(server.wsUrl, {
-      token: await server.token(uniqueUser('s')),
-      autoPong: false,
-    })
-    clients.push(silent)
+    const silent = await rt.connect(uniqueUser('s'), { autoPong: false })
     const healthy = await ready(uniqueUser('h'))
     let pings = 0
     healthy.socket.on('ping', () => pings++)
     expect((await silent.closed).code).toBe(1006)
     await until(() => pings >= 5, 10_000, 'five pings')
     expect(await healthy.request({ type: 'ping' })).toMatchObject({ type: 'pong' })
-    expect(await server.logSize()).toBe(logBefore)
+    expect(await rt.server.logSize()).toBe(logBefore)
   })
 })

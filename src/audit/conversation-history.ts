@@ -1,5 +1,5 @@
+import type { RecordedEvent } from '../conversation-log.ts'
 import type { Attachment } from '../domain/events.ts'
-import type { RecordedEvent } from '../eventstore/event-store.ts'
 
 /** Where an event sits: its stream version, log position and recorded time. */
 export type EventRef = { version: number; position: number; recordedAt: string }

@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: one verifier, each kind of broken link explained next to the check
+// that finds it, so an auditor can read why a report says what it says.
 import { GENESIS_HASH } from '../eventstore/event-hash.ts'
 import {
   type ChainedFields,

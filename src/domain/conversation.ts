@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: the decider of one aggregate, `decide` and `evolve` with their
+// exhaustive switches, read together (a new command or event touches both).
 import type { CommandContext, ConversationCommand } from './commands.ts'
 import { directConversationId } from './conversation-id.ts'
 import {

@@ -121,3 +121,15 @@ export function isEventType(type: string): type is EventType {
  * changes shape, add `{ [type]: { [oldVersion]: (data) => newerData } }` here, never edit rows.
  */
 export const upcasters: Partial<Record<EventType, Record<number, (data: unknown) => unknown>>> = {}
+
+/**
+ * Fields that hold user content, which an erasure removes (see the audit issue), with the
+ * values they read back as afterwards.
+ */
+export const erasableFields: Partial<Record<EventType, Record<string, unknown>>> = {
+  MessageSent: { content: null, attachments: [] },
+  MessageEdited: { content: null },
+}
+
+/** Everything the event store is told about conversation events (it knows no other). */
+export const conversationEvents = { schemas: eventSchemas, upcasters, erasable: erasableFields }

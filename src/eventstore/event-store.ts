@@ -1,12 +1,9 @@
-import {
-  type ConversationEvent,
-  type EventType,
-  eventSchemas,
-  isEventType,
-  upcasters,
-} from '../domain/events.ts'
+// Over 300 lines on purpose: append, the decoding of a stored row and the reads of the log share
+// one contract (the `events` columns, the row shape, the erasable split, the log order), which
+// is easier to keep true in one file.
 import { ConcurrencyError, EventSchemaError } from './errors.ts'
 import { contentDigest, eventHash, GENESIS_HASH, newSalt } from './event-hash.ts'
+import { type EventRegistry, issuesOf, type StoredEvent } from './event-registry.ts'
 import type { Queryable, Tx } from './sql.ts'
 
 export type EventMetadata = {
@@ -16,7 +13,8 @@ export type EventMetadata = {
   causationId: string | null
 }
 
-export type RecordedEvent = ConversationEvent & {
+/** A stored event of the kind `E` with where and when it was recorded. */
+export type RecordedEvent<E extends StoredEvent = StoredEvent> = E & {
   position: number
   /** The writing transaction (xid8 as a decimal string): half of the log order. */
   transactionId: string
@@ -38,17 +36,18 @@ export type RecordedEvent = ConversationEvent & {
 export type LogCursor = { transactionId: string; position: number }
 export const LOG_START: LogCursor = { transactionId: '0', position: 0 }
 
-/** Fields of each event type that hold user content and can be erased. */
-const erasableFields: Partial<Record<EventType, readonly string[]>> = {
-  MessageSent: ['content', 'attachments'],
-  MessageEdited: ['content'],
-}
-const erasedValues: Partial<Record<EventType, Record<string, unknown>>> = {
-  MessageSent: { content: null, attachments: [] },
-  MessageEdited: { content: null },
+/** Log order: by transaction, then position (never by position alone). */
+export function isAfter(a: LogCursor, b: LogCursor): boolean {
+  if (a.transactionId !== b.transactionId) {
+    // xid8 as decimal strings without leading zeros: the longer one is the larger
+    const x = a.transactionId
+    const y = b.transactionId
+    return x.length !== y.length ? x.length > y.length : x > y
+  }
+  return a.position > b.position
 }
 
-type EventRow = {
+export type EventRow = {
   position: string
   transaction_id: string
   stream_id: string
@@ -63,11 +62,11 @@ type EventRow = {
   hash: string
 }
 
-export type AppendInput = {
+export type AppendInput<E extends StoredEvent = StoredEvent> = {
   streamId: string
   /** The stream version the events were decided on; 0 for a new stream. */
   expectedVersion: number
-  events: ConversationEvent[]
+  events: E[]
   metadata: EventMetadata
   /** When the command was accepted (set at the edge); becomes each event's recorded time. */
   recordedAt: string
@@ -83,7 +82,11 @@ export type AppendInput = {
  * the stream row is moved on only if it is still at the expected version, and the events are
  * inserted only if it was.
  */
-export async function append(tx: Tx, input: AppendInput): Promise<RecordedEvent[]> {
+export async function append<E extends StoredEvent>(
+  registry: EventRegistry,
+  tx: Tx,
+  input: AppendInput<E>,
+): Promise<RecordedEvent<E>[]> {
   const { streamId, expectedVersion, events, metadata } = input
   if (events.length === 0) return []
   // The hash covers the recorded time as it reads back (ISO 8601, milliseconds, UTC), so it is
@@ -101,16 +104,23 @@ export async function append(tx: Tx, input: AppendInput): Promise<RecordedEvent[
 
   const rows = events.map((event, i) => {
     const version = expectedVersion + i + 1
-    const schemaVersion = eventSchemas[event.type].current
-    const parsed = eventSchemas[event.type].versions[1].safeParse(event.data)
+    const spec = registry.schemas[event.type]
+    if (!spec || !Object.hasOwn(registry.schemas, event.type)) {
+      throw new EventSchemaError({ streamId, version, type: event.type }, 0, 'unknown event type')
+    }
+    const schemaVersion = spec.current
+    const parsed = spec.versions[schemaVersion]!.safeParse(event.data)
     if (!parsed.success) {
       throw new EventSchemaError(
         { streamId, version, type: event.type },
         schemaVersion,
-        parsed.error.issues,
+        issuesOf(parsed.error),
       )
     }
-    const { data, content } = splitErasable(event.type, event.data as Record<string, unknown>)
+    const { data, content } = splitErasable(
+      registry.erasable?.[event.type],
+      event.data as Record<string, unknown>,
+    )
     const salt = content ? newSalt() : null
     const digest = content && salt ? contentDigest(salt, content) : null
     const hash = eventHash(previousHash!, {
@@ -179,7 +189,7 @@ export async function append(tx: Tx, input: AppendInput): Promise<RecordedEvent[
     recordedAt,
     hash: rows[i]![10],
     erased: false,
-  })) as RecordedEvent[]
+  })) as RecordedEvent<E>[]
 }
 
 function normalizeTime(value: string): string {
@@ -195,13 +205,15 @@ async function streamVersion(sql: Queryable, streamId: string): Promise<number |
   return row?.version ?? null
 }
 
-function splitErasable(type: EventType, full: Record<string, unknown>) {
-  const fields = erasableFields[type]
-  if (!fields) return { data: full, content: null }
+function splitErasable(
+  erasable: Record<string, unknown> | undefined,
+  full: Record<string, unknown>,
+) {
+  if (!erasable) return { data: full, content: null }
   const data: Record<string, unknown> = {}
   const content: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(full)) {
-    if (fields.includes(k)) content[k] = v
+    if (Object.hasOwn(erasable, k)) content[k] = v
     else data[k] = v
   }
   return { data, content }
@@ -211,26 +223,32 @@ const columns = `position, transaction_id, stream_id, version, type, schema_vers
   content, content_digest, metadata, recorded_at, hash`
 
 /** Turns a stored row into an event, validated against the schema of its stored version. */
-export function toRecordedEvent(row: EventRow): RecordedEvent {
+export function toRecordedEvent<E extends StoredEvent>(
+  registry: EventRegistry,
+  row: EventRow,
+): RecordedEvent<E> {
   const where = {
     position: Number(row.position),
     streamId: row.stream_id,
     version: row.version,
     type: row.type,
   }
-  if (!isEventType(row.type)) {
-    throw new EventSchemaError(where, row.schema_version, 'unknown event type')
-  }
-  const spec = eventSchemas[row.type]
-  const schema = (spec.versions as Record<number, (typeof spec.versions)[1]>)[row.schema_version]
+  const spec = Object.hasOwn(registry.schemas, row.type) ? registry.schemas[row.type] : undefined
+  if (!spec) throw new EventSchemaError(where, row.schema_version, 'unknown event type')
+  const schema = spec.versions[row.schema_version]
   if (!schema) throw new EventSchemaError(where, row.schema_version, 'unknown schema version')
   const erased = row.content === null && row.content_digest !== null
-  const merged = { ...row.data, ...(row.content ?? (erased ? erasedValues[row.type] : {})) }
+  const merged = {
+    ...row.data,
+    ...(row.content ?? (erased ? registry.erasable?.[row.type] : {})),
+  }
   const parsed = schema.safeParse(merged)
-  if (!parsed.success) throw new EventSchemaError(where, row.schema_version, parsed.error.issues)
+  if (!parsed.success) {
+    throw new EventSchemaError(where, row.schema_version, issuesOf(parsed.error))
+  }
   let data: unknown = parsed.data
   for (let v = row.schema_version; v < spec.current; v++) {
-    const up = upcasters[row.type]?.[v]
+    const up = registry.upcasters?.[row.type]?.[v]
     if (!up) throw new EventSchemaError(where, v, `no upcaster from version ${v}`)
     data = up(data)
   }
@@ -246,32 +264,34 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
     recordedAt: row.recorded_at.toISOString(),
     hash: row.hash,
     erased,
-  } as RecordedEvent
+  } as RecordedEvent<E>
 }
 
 /** The events of one stream in version order, optionally only those up to a log position. */
-export async function readStream(
+export async function readStream<E extends StoredEvent>(
+  registry: EventRegistry,
   sql: Queryable,
   streamId: string,
   options: { upToPosition?: number; fromVersion?: number } = {},
-): Promise<RecordedEvent[]> {
+): Promise<RecordedEvent<E>[]> {
   const rows = await sql.unsafe<EventRow[]>(
     `select ${columns} from events
      where stream_id = $1 and version >= $2 and position <= $3
      order by version`,
     [streamId, options.fromVersion ?? 1, options.upToPosition ?? Number.MAX_SAFE_INTEGER],
   )
-  return rows.map(toRecordedEvent)
+  return rows.map((row) => toRecordedEvent<E>(registry, row))
 }
 
 /**
  * Reads the next events of the whole log after `after`, in log order, only from transactions
  * that can no longer be overtaken (older than every running transaction).
  */
-export async function readAll(
+export async function readAll<E extends StoredEvent>(
+  registry: EventRegistry,
   sql: Queryable,
   options: { after: LogCursor; limit?: number },
-): Promise<RecordedEvent[]> {
+): Promise<RecordedEvent<E>[]> {
   const { after, limit = 500 } = options
   const rows = await sql.unsafe<EventRow[]>(
     `select ${columns} from events
@@ -281,14 +301,15 @@ export async function readAll(
      limit $3`,
     [after.transactionId, after.position, limit],
   )
-  return rows.map(toRecordedEvent)
+  return rows.map((row) => toRecordedEvent<E>(registry, row))
 }
 
 /** Like `readAll`, but only the events of the given streams (a user's conversations). */
-export async function readAllOfStreams(
+export async function readAllOfStreams<E extends StoredEvent>(
+  registry: EventRegistry,
   sql: Queryable,
   options: { after: LogCursor; until?: LogCursor; streamIds: string[]; limit?: number },
-): Promise<RecordedEvent[]> {
+): Promise<RecordedEvent<E>[]> {
   const { after, until, streamIds, limit = 500 } = options
   if (streamIds.length === 0) return []
   const rows = await sql.unsafe<EventRow[]>(
@@ -308,7 +329,7 @@ export async function readAllOfStreams(
       limit,
     ],
   )
-  return rows.map(toRecordedEvent)
+  return rows.map((row) => toRecordedEvent<E>(registry, row))
 }
 
 export const cursorOf = (e: { transactionId: string; position: number }): LogCursor => ({
@@ -333,3 +354,23 @@ export async function headCursor(sql: Queryable): Promise<LogCursor> {
     limit 1`
   return row ? { transactionId: row.transaction_id, position: Number(row.position) } : LOG_START
 }
+
+/**
+ * The store bound to one kind of events: every function of this module that needs the
+ * registry, with it filled in and the event type narrowed to `E`.
+ */
+export function createEventStore<E extends StoredEvent>(registry: EventRegistry) {
+  return {
+    registry,
+    append: (tx: Tx, input: AppendInput<E>) => append<E>(registry, tx, input),
+    toRecordedEvent: (row: EventRow) => toRecordedEvent<E>(registry, row),
+    readStream: (sql: Queryable, streamId: string, options?: Parameters<typeof readStream>[3]) =>
+      readStream<E>(registry, sql, streamId, options),
+    readAll: (sql: Queryable, options: Parameters<typeof readAll>[2]) =>
+      readAll<E>(registry, sql, options),
+    readAllOfStreams: (sql: Queryable, options: Parameters<typeof readAllOfStreams>[2]) =>
+      readAllOfStreams<E>(registry, sql, options),
+  }
+}
+
+export type EventStore<E extends StoredEvent> = ReturnType<typeof createEventStore<E>>

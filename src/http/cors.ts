@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { cors } from 'hono/cors'
-import type { Env } from './env.ts'
+import type { Env } from '../edge/env.ts'
 
 /**
  * CORS for `/api/*` only, for the origins of CORS_ORIGINS (`*` allows any). With no origins

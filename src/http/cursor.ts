@@ -1,5 +1,5 @@
 import type { z } from '@hono/zod-openapi'
-import { ApiError } from './api-error.ts'
+import { ApiError } from '../edge/api-error.ts'
 
 /** An opaque paging cursor: base64url of a small JSON value. */
 export function encodeCursor(value: unknown): string {

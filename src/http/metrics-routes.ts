@@ -1,9 +1,9 @@
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createMiddleware } from 'hono/factory'
 import { routePath } from 'hono/route'
+import { ApiError } from '../edge/api-error.ts'
+import type { Env } from '../edge/env.ts'
 import type { Metrics } from '../metrics.ts'
-import { ApiError } from './api-error.ts'
-import type { Env } from './env.ts'
 
 /** Counts and times every request by its route pattern (never the raw path: bounded labels). */
 export const httpMetrics = (metrics: Metrics) =>

@@ -1,6 +1,6 @@
 import { swaggerUI } from '@hono/swagger-ui'
 import type { OpenAPIHono } from '@hono/zod-openapi'
-import type { Env } from './env.ts'
+import type { Env } from '../edge/env.ts'
 
 /**
  * `GET /openapi.json` (OpenAPI 3.1, generated from the zod schemas that validate the requests)

@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory'
+import type { Env } from '../edge/env.ts'
 import type { Logger } from '../logger.ts'
-import type { Env } from './env.ts'
 
 const validId = /^[\w.:-]{1,128}$/
 

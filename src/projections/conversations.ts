@@ -1,89 +1,9 @@
-import type { RecordedEvent } from '../eventstore/event-store.ts'
-import type { Queryable, Tx } from '../eventstore/sql.ts'
+import type { EventOf } from '../domain/events.ts'
+import type { Queryable } from '../eventstore/sql.ts'
 import { iso } from './messages.ts'
 import type { ConversationView } from './views.ts'
 
 export const PREVIEW_LENGTH = 200
-
-/**
- * Keeps `conversations` and the per-member columns of `conversation_members` that the REST
- * client lists by: last activity, read marker and unread count ("messages from others after
- * the read marker and not deleted"). Runs after the members projection, which creates and
- * closes the membership rows. Work per event is per member, never per message of the history,
- * except for a read marker moving backwards over unread messages (a count of those only).
- */
-export async function applyConversations(tx: Tx, event: RecordedEvent): Promise<void> {
-  const conversationId = event.streamId
-  switch (event.type) {
-    case 'ConversationStarted': {
-      const d = event.data
-      // two independent statements, both started before either is awaited (Projection.pipelined)
-      await Promise.all([
-        tx`
-          insert into conversations (conversation_id, kind, title, created_by, created_at)
-          values (${conversationId}, ${d.kind}, ${d.title}, ${d.createdBy}, ${d.startedAt})`,
-        touch(tx, conversationId, d.startedAt),
-      ])
-      return
-    }
-    case 'ParticipantAdded':
-      await touch(tx, conversationId, event.data.addedAt)
-      return
-    case 'ParticipantLeft':
-      // The member who left keeps the time they left as their last activity.
-      await tx`
-        update conversation_members
-        set last_activity_at = greatest(coalesce(last_activity_at, ${event.data.leftAt}), ${event.data.leftAt})
-        where conversation_id = ${conversationId}
-          and (left_version is null or user_id = ${event.data.userId})`
-      return
-    case 'MessageSent': {
-      const d = event.data
-      await tx`
-        update conversation_members
-        set unread_count = unread_count + (user_id <> ${d.senderId})::int,
-          last_activity_at = greatest(coalesce(last_activity_at, ${d.sentAt}), ${d.sentAt})
-        where conversation_id = ${conversationId} and left_version is null
-          and joined_version <= ${event.version}`
-      return
-    }
-    case 'MessageDeleted':
-      // Members who counted the message as unread count it no longer.
-      await tx`
-        update conversation_members cm set unread_count = cm.unread_count - 1
-        from messages m
-        where m.conversation_id = ${conversationId} and m.message_id = ${event.data.messageId}
-          and cm.conversation_id = m.conversation_id and cm.left_version is null
-          and cm.user_id <> m.sender_id and cm.joined_version <= m.version
-          and cm.read_up_to_version < m.version and cm.unread_count > 0`
-      return
-    case 'MessagesRead': {
-      const d = event.data
-      await tx`
-        update conversation_members cm
-        set read_up_to_version = ${d.upToVersion}, read_up_to_message_id = ${d.upToMessageId},
-          read_at = ${d.readAt},
-          unread_count = (
-            select count(*) from messages m
-            where m.conversation_id = cm.conversation_id and m.version > ${d.upToVersion}
-              and m.version >= cm.joined_version and m.sender_id <> cm.user_id
-              and m.deleted_at is null
-          )
-        where cm.conversation_id = ${conversationId} and cm.user_id = ${d.userId}
-          and cm.left_version is null and cm.read_up_to_version < ${d.upToVersion}`
-      return
-    }
-    default:
-      return
-  }
-}
-
-async function touch(tx: Tx, conversationId: string, at: string) {
-  await tx`
-    update conversation_members
-    set last_activity_at = greatest(coalesce(last_activity_at, ${at}), ${at})
-    where conversation_id = ${conversationId} and left_version is null`
-}
 
 type ConversationRow = {
   conversation_id: string
@@ -121,6 +41,23 @@ function toConversationView(row: ConversationRow): ConversationView {
           }
         : null,
     unreadCount: row.unread_count,
+  }
+}
+
+/** A conversation as each participant sees it when it starts: nothing sent, nothing unread. */
+export function startedConversationView(e: EventOf<'ConversationStarted'>): ConversationView {
+  const d = e.data
+  return {
+    id: d.conversationId,
+    kind: d.kind,
+    title: d.title,
+    createdBy: d.createdBy,
+    // as toConversationView lists them: by when they joined (all at once here), then by id
+    participants: [...d.participantIds].sort(),
+    createdAt: d.startedAt,
+    updatedAt: d.startedAt,
+    lastMessage: null,
+    unreadCount: 0,
   }
 }
 

@@ -1,9 +1,8 @@
-import type { InlineProjection } from '../eventstore/command-handler.ts'
-import type { RecordedEvent } from '../eventstore/event-store.ts'
+import type { RecordedEvent } from '../conversation-log.ts'
 import type { Tx } from '../eventstore/sql.ts'
-import { applyConversations } from './conversations.ts'
-import { applyMembers } from './members.ts'
-import { applyMessages } from './messages.ts'
+import { applyConversations } from './conversations-projection.ts'
+import { applyMembers } from './members-projection.ts'
+import { applyMessages } from './messages-projection.ts'
 
 /** A read-model table and its key (rebuild truncates it, verify compares it row by row). */
 export type ProjectionTable = { name: string; key: string[] }
@@ -50,40 +49,18 @@ export const projections: Projection[] = [
  * No checkpoint is touched here on purpose: the append transaction applies each event exactly
  * once, and a shared checkpoint row would serialize appends to different conversations.
  */
-export const applyProjections: InlineProjection = (tx, events) => applyInOrder(tx, events)
-
-/**
- * Replay (rebuild): applies a batch of log events, skipping those at or below each projection's
- * checkpoint, and moves the checkpoints forward in the same transaction.
- */
-export async function replayIntoProjections(tx: Tx, events: RecordedEvent[]): Promise<void> {
-  if (events.length === 0) return
-  const names = projections.map((p) => p.name)
-  const rows = await tx<{ projection: string; position: string; transaction_id: string }[]>`
-    select projection, position, transaction_id from projection_checkpoints
-    where projection = any(${names}::text[])`
-  const checkpoints = new Map(rows.map((r) => [r.projection, r]))
-  await applyInOrder(tx, events, (projection, event) => {
-    const cp = checkpoints.get(projection.name)
-    return !cp || isAfter(event, cp)
-  })
-  await saveCheckpoints(tx, events.at(-1)!)
-}
+export const applyProjections = (tx: Tx, events: RecordedEvent[]): Promise<void> =>
+  applyInOrder(tx, events)
 
 /**
  * Event by event, every projection in turn (one projection may read what another wrote for an
  * earlier event). Pipelined projections send their statements without waiting for results (one
  * connection runs them in order); before any other projection, what is in flight is awaited.
  */
-async function applyInOrder(
-  tx: Tx,
-  events: RecordedEvent[],
-  applies: (projection: Projection, event: RecordedEvent) => boolean = () => true,
-): Promise<void> {
+async function applyInOrder(tx: Tx, events: RecordedEvent[]): Promise<void> {
   let inFlight: Promise<void>[] = []
   for (const event of events) {
     for (const projection of projections) {
-      if (!applies(projection, event)) continue
       if (projection.pipelined) {
         inFlight.push(projection.apply(tx, event))
         continue
@@ -114,10 +91,4 @@ export async function saveCheckpoints(
     )}
     on conflict (projection) do update
       set position = excluded.position, transaction_id = excluded.transaction_id`
-}
-
-function isAfter(event: RecordedEvent, cp: { position: string; transaction_id: string }) {
-  const x = BigInt(event.transactionId)
-  const y = BigInt(cp.transaction_id)
-  return x > y || (x === y && event.position > Number(cp.position))
 }

@@ -1,35 +1,4 @@
-import type { RecordedEvent } from '../eventstore/event-store.ts'
-import type { Queryable, Tx } from '../eventstore/sql.ts'
-
-/** Keeps `conversation_members` (who is or was in which conversation) up to date. */
-export async function applyMembers(tx: Tx, event: RecordedEvent): Promise<void> {
-  switch (event.type) {
-    case 'ConversationStarted': {
-      const rows = event.data.participantIds.map((userId) => ({
-        conversation_id: event.streamId,
-        user_id: userId,
-        joined_version: event.version,
-      }))
-      await tx`insert into conversation_members ${tx(rows, 'conversation_id', 'user_id', 'joined_version')}`
-      return
-    }
-    case 'ParticipantAdded':
-      await tx`
-        insert into conversation_members (conversation_id, user_id, joined_version)
-        values (${event.streamId}, ${event.data.userId}, ${event.version})
-        on conflict (conversation_id, user_id) do update
-          set joined_version = excluded.joined_version, left_version = null,
-              read_up_to_version = 0, read_up_to_message_id = null, read_at = null, unread_count = 0`
-      return
-    case 'ParticipantLeft':
-      await tx`
-        update conversation_members set left_version = ${event.version}, unread_count = 0
-        where conversation_id = ${event.streamId} and user_id = ${event.data.userId}`
-      return
-    default:
-      return
-  }
-}
+import type { Queryable } from '../eventstore/sql.ts'
 
 export type Membership = { joinedVersion: number; leftVersion: number | null }
 

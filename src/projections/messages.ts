@@ -1,53 +1,7 @@
-import type { Attachment } from '../domain/events.ts'
-import type { RecordedEvent } from '../eventstore/event-store.ts'
-import type { Queryable, Tx } from '../eventstore/sql.ts'
+import type { Attachment, EventOf } from '../domain/events.ts'
+import type { Queryable } from '../eventstore/sql.ts'
 import type { Membership } from './members.ts'
 import type { MessageView } from './views.ts'
-
-/**
- * Keeps `messages` up to date. Content and attachments are the erasable part: an erased
- * `MessageSent`/`MessageEdited` (content null) and a live `UserContentErased` leave the same row.
- * `erased` follows the last of them (an edit after an erasure brings content back), which is
- * what replaying an erased log gives too.
- */
-export async function applyMessages(tx: Tx, event: RecordedEvent): Promise<void> {
-  switch (event.type) {
-    case 'MessageSent': {
-      const d = event.data
-      await tx`
-        insert into messages (conversation_id, version, message_id, sender_id, content,
-          attachments, client_message_id, sent_at, erased)
-        values (${event.streamId}, ${event.version}, ${d.messageId}, ${d.senderId}, ${d.content},
-          ${tx.json(d.attachments as never)}, ${d.clientMessageId}, ${d.sentAt}, ${event.erased})`
-      return
-    }
-    case 'MessageEdited': {
-      const d = event.data
-      await tx`
-        update messages
-        set content = ${d.content}, edited_at = ${d.editedAt}, erased = ${event.erased}
-        where conversation_id = ${event.streamId} and message_id = ${d.messageId}
-          and deleted_at is null`
-      return
-    }
-    case 'MessageDeleted':
-      await tx`
-        update messages set content = null, attachments = null, deleted_at = ${event.data.deletedAt}
-        where conversation_id = ${event.streamId} and message_id = ${event.data.messageId}`
-      return
-    case 'UserContentErased':
-      if (event.data.messageIds.length === 0) return
-      await tx`
-        update messages
-        set content = null, erased = true,
-          attachments = case when deleted_at is null then '[]'::jsonb end
-        where conversation_id = ${event.streamId}
-          and message_id = any(${event.data.messageIds}::text[])`
-      return
-    default:
-      return
-  }
-}
 
 export type MessageRow = {
   message_id: string
@@ -78,6 +32,28 @@ export function toMessageView(row: MessageRow): MessageView {
     editedAt: isoOrNull(row.edited_at),
     deletedAt: isoOrNull(row.deleted_at),
     readByOther: row.read_by_other,
+  }
+}
+
+/**
+ * A message as REST shows it right after it was sent (the WebSocket sends it as it is
+ * appended, without reading the table back): the same fields `toMessageView` reads.
+ */
+export function sentMessageView(
+  d: EventOf<'MessageSent'>['data'],
+  kind: 'direct' | 'group' | null,
+): MessageView {
+  return {
+    id: d.messageId,
+    conversationId: d.conversationId,
+    senderId: d.senderId,
+    content: d.content,
+    attachments: d.attachments,
+    clientMessageId: d.clientMessageId,
+    sentAt: d.sentAt,
+    editedAt: null,
+    deletedAt: null,
+    readByOther: kind === 'direct' ? false : null,
   }
 }
 

@@ -1,9 +1,5 @@
-import {
-  LOG_START,
-  type LogCursor,
-  type RecordedEvent,
-  toRecordedEvent,
-} from '../eventstore/event-store.ts'
+import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
+import { LOG_START, type LogCursor } from '../eventstore/event-store.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
 import { BulkReplay } from './bulk-replay.ts'
 import { type ProjectionTable, projections } from './index.ts'
@@ -53,7 +49,7 @@ export async function* readLogForReplay(
       [after.transactionId, after.position, batchSize],
     )
     if (rows.length === 0) return
-    const events = rows.map((row) => toRecordedEvent(row as never))
+    const events = rows.map((row) => conversationLog.toRecordedEvent(row as never))
     const last = events.at(-1)!
     after = { transactionId: last.transactionId, position: last.position }
     yield events

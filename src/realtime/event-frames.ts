@@ -1,11 +1,10 @@
-import type { EventOf } from '../domain/events.ts'
-import type { LogCursor, RecordedEvent } from '../eventstore/event-store.ts'
+import type { RecordedEvent } from '../conversation-log.ts'
+import type { LogCursor } from '../eventstore/event-store.ts'
 import type { Queryable } from '../eventstore/sql.ts'
-import { getMessageView } from '../projections/messages.ts'
-import type { ConversationView, MessageView } from '../projections/views.ts'
+import { startedConversationView } from '../projections/conversations.ts'
+import { getMessageView, sentMessageView } from '../projections/messages.ts'
+import type { MessageView } from '../projections/views.ts'
 import type { EventFrame } from './protocol.ts'
-
-type Sent = RecordedEvent & EventOf<'MessageSent'>
 
 /** A logged event ready to go out: serialized once, whatever the number of recipients. */
 export class OutgoingEvent {
@@ -74,9 +73,13 @@ function toFrame(
   const base = { position: e.position, conversationId: e.streamId }
   switch (e.type) {
     case 'ConversationStarted':
-      return { ...base, type: 'conversation_started', conversation: conversationView(e) }
+      return { ...base, type: 'conversation_started', conversation: startedConversationView(e) }
     case 'MessageSent':
-      return { ...base, type: 'new_message', message: messageView(e as Sent, kindOf) }
+      return {
+        ...base,
+        type: 'new_message',
+        message: sentMessageView(e.data, kindOf(e.streamId)),
+      }
     case 'MessageEdited': {
       const message = edited.get(e.data.messageId)
       return message ? { ...base, type: 'message_edited', message } : null
@@ -101,39 +104,5 @@ function toFrame(
       const _exhaustive: never = e
       throw new Error(`no frame for ${JSON.stringify(_exhaustive)}`)
     }
-  }
-}
-
-/** A new message as REST shows it right after it was sent. */
-export function messageView(e: Sent, kindOf: KindOf): MessageView {
-  const d = e.data
-  return {
-    id: d.messageId,
-    conversationId: d.conversationId,
-    senderId: d.senderId,
-    content: d.content,
-    attachments: d.attachments,
-    clientMessageId: d.clientMessageId,
-    sentAt: d.sentAt,
-    editedAt: null,
-    deletedAt: null,
-    readByOther: kindOf(d.conversationId) === 'direct' ? false : null,
-  }
-}
-
-/** A conversation as each participant sees it when it starts: nothing sent, nothing unread. */
-export function conversationView(e: EventOf<'ConversationStarted'>): ConversationView {
-  const d = e.data
-  return {
-    id: d.conversationId,
-    kind: d.kind,
-    title: d.title,
-    createdBy: d.createdBy,
-    // REST lists participants by when they joined, then by id
-    participants: [...d.participantIds].sort(),
-    createdAt: d.startedAt,
-    updatedAt: d.startedAt,
-    lastMessage: null,
-    unreadCount: 0,
   }
 }

@@ -1,15 +1,15 @@
-import {
-  cursorOf,
-  type LogCursor,
-  type RecordedEvent,
-  readAllOfStreams,
-} from '../eventstore/event-store.ts'
-import type { AuthUser } from '../http/auth.ts'
+// Over 300 lines on purpose: the hub is the one owner of this process's socket indexes (by
+// user, by joined conversation, attaching) and every part here (placing, catching up, routing
+// events and signals) reads or changes them; split, they would have to share those maps.
+import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
+import type { AuthUser } from '../edge/auth.ts'
+import { cursorOf, isAfter, type LogCursor } from '../eventstore/event-store.ts'
 import type { Logger } from '../logger.ts'
 import { findMembership } from '../projections/members.ts'
 import type { Services } from '../services.ts'
-import { Connection, isAfter } from './connection.ts'
+import { Connection, type ConnectionHost } from './connection.ts'
 import { type OutgoingEvent, prepareEvents } from './event-frames.ts'
+import { dispatchFrame, type FrameDeps } from './frame-dispatch.ts'
 import { LogFollower } from './log-follower.ts'
 import { canSee, MembershipCache, type MemberWindow } from './membership-cache.ts'
 import { CloseCode, type SignalFrame } from './protocol.ts'
@@ -49,6 +49,8 @@ export class Hub {
   private accepting = false
   private pingTimer: ReturnType<typeof setInterval> | null = null
   private unsubscribeSignals: (() => void) | null = null
+  /** What each connection gets: its limits, the log, and the frame handling (not the hub). */
+  private readonly connectionHost: ConnectionHost
 
   constructor(options: HubOptions) {
     const { services } = options
@@ -59,6 +61,19 @@ export class Hub {
     this.typing = new TypingTracker(this.typingTimeoutMs, (c, u) =>
       this.toMembers(c, u, 'user_stopped_typing'),
     )
+    const frameDeps: FrameDeps = {
+      app: services.app,
+      typingTimeoutMs: this.typingTimeoutMs,
+      isCurrentMember: (c, u) => this.isCurrentMember(c, u),
+      publishSignal: (k, c, u) => this.publishSignal(k, c, u),
+      joinConversation: (conn, c) => this.joinConversation(conn, c),
+      leaveConversation: (conn, c) => this.leaveConversation(conn, c),
+    }
+    this.connectionHost = {
+      maxBufferedBytes: this.maxBufferedBytes,
+      log: this.log,
+      handleFrame: (conn, frame) => dispatchFrame(frameDeps, conn, frame),
+    }
     this.follower = new LogFollower({
       sql: services.db.sql,
       signals: services.db.signals,
@@ -98,10 +113,16 @@ export class Hub {
 
   /**
    * A socket opened for `user`. It is placed in the log at the follower's next turn: with
-   * `since`, its backlog goes out first, then `ready`, then live events.
+   * `since`, its backlog goes out first, then `ready`, then live events. Commands sent on it
+   * carry `correlationId` (the id of the upgrade request).
    */
-  open(user: AuthUser, since: LogCursor | null, transport: Transport): Connection {
-    const conn = new Connection(user, since, transport, this)
+  open(
+    user: AuthUser,
+    since: LogCursor | null,
+    transport: Transport,
+    correlationId: string,
+  ): Connection {
+    const conn = new Connection(user, since, transport, this.connectionHost, correlationId)
     if (!this.accepting) {
       conn.close(CloseCode.goingAway, 'server shutting down')
       return conn
@@ -143,7 +164,7 @@ export class Hub {
   }
 
   joinConversation(conn: Connection, conversationId: string): void {
-    conn.joined.add(conversationId)
+    conn.join(conversationId)
     let set = this.joinedIndex.get(conversationId)
     if (!set) {
       set = new Set()
@@ -153,7 +174,7 @@ export class Hub {
   }
 
   leaveConversation(conn: Connection, conversationId: string): void {
-    conn.joined.delete(conversationId)
+    conn.leave(conversationId)
     const set = this.joinedIndex.get(conversationId)
     set?.delete(conn)
     if (set?.size === 0) this.joinedIndex.delete(conversationId)
@@ -215,7 +236,7 @@ export class Hub {
         conn.goLive(at)
         continue
       }
-      conn.state = 'catching_up'
+      conn.startCatchUp()
       const windows = this.cache.windowsOf(conn.user.id)
       const task = this.catchUp(conn, conn.since, at, windows).finally(() => {
         this.catchUps.delete(task)
@@ -236,7 +257,12 @@ export class Hub {
     let after = from
     try {
       for (;;) {
-        const page = await readAllOfStreams(sql, { after, until, streamIds, limit: BACKLOG_PAGE })
+        const page = await conversationLog.readAllOfStreams(sql, {
+          after,
+          until,
+          streamIds,
+          limit: BACKLOG_PAGE,
+        })
         const visible = page.filter((e) => {
           const window = windows.get(e.streamId)
           return window !== undefined && canSee(window, e, conn.user.id)

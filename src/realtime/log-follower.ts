@@ -1,10 +1,5 @@
-import {
-  cursorOf,
-  headCursor,
-  type LogCursor,
-  type RecordedEvent,
-  readAll,
-} from '../eventstore/event-store.ts'
+import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
+import { cursorOf, headCursor, type LogCursor } from '../eventstore/event-store.ts'
 import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
 import type { Signals } from '../eventstore/signals.ts'
 import type { Sql } from '../eventstore/sql.ts'
@@ -113,7 +108,10 @@ export class LogFollower {
           this.reserved = await this.options.sql.reserve()
         }
         for (;;) {
-          const batch = await readAll(this.reader, { after: this.cursor, limit: batchSize })
+          const batch = await conversationLog.readAll(this.reader, {
+            after: this.cursor,
+            limit: batchSize,
+          })
           if (batch.length > 0) {
             await this.options.onEvents(batch)
             this.cursor = cursorOf(batch.at(-1)!)

@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '../eventstore/event-store.ts'
+import type { RecordedEvent } from '../conversation-log.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 
 type Kind = 'direct' | 'group'

@@ -1,10 +1,10 @@
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import type { UpgradeWebSocket, WSEvents } from 'hono/ws'
+import { ApiError } from '../edge/api-error.ts'
+import { AuthError, type AuthUser, bearerToken } from '../edge/auth.ts'
+import type { Env } from '../edge/env.ts'
 import { cursorAt, type LogCursor } from '../eventstore/event-store.ts'
 import type { Queryable } from '../eventstore/sql.ts'
-import { ApiError } from '../http/api-error.ts'
-import { AuthError, type AuthUser, bearerToken } from '../http/auth.ts'
-import type { Env } from '../http/env.ts'
 import type { Connection } from './connection.ts'
 import type { Hub } from './hub.ts'
 import { CloseCode, type ErrorFrame } from './protocol.ts'
@@ -34,7 +34,8 @@ export const realtimeRoutes =
       const user = await services.verifyToken(token)
       if (!hub.isAccepting) throw new ApiError(503, 'unavailable', 'The server is shutting down')
       const since = await resolveSince(services.db.sql, c.req.query('since'))
-      return upgradeWebSocket(c, socketEvents(hub, user, since), { idleTimeout })
+      const correlationId = c.get('requestId')
+      return upgradeWebSocket(c, socketEvents(hub, user, since, correlationId), { idleTimeout })
     })
   }
 
@@ -47,7 +48,7 @@ export async function resolveSince(sql: Queryable, raw: string | undefined): Pro
   return { cursor }
 }
 
-function socketEvents(hub: Hub, user: AuthUser, since: Since): WSEvents {
+function socketEvents(hub: Hub, user: AuthUser, since: Since, correlationId: string): WSEvents {
   let conn: Connection | null = null
   return {
     onOpen(_event, ws) {
@@ -57,7 +58,7 @@ function socketEvents(hub: Hub, user: AuthUser, since: Since): WSEvents {
         ws.close(CloseCode.badSince, 'invalid since')
         return
       }
-      conn = hub.open(user, since.cursor, transportOf(ws))
+      conn = hub.open(user, since.cursor, transportOf(ws), correlationId)
     },
     onMessage(event) {
       conn?.onMessage(event.data)

@@ -1,7 +1,7 @@
 import { loadConfig } from '../../src/config.ts'
 import type { ConversationCommand } from '../../src/domain/commands.ts'
+import { issueToken } from '../../src/edge/auth.ts'
 import { createApp } from '../../src/http/app.ts'
-import { issueToken } from '../../src/http/auth.ts'
 import { auditRoutes } from '../../src/http/routes/audit.ts'
 import { chatRoutes } from '../../src/http/routes/chat.ts'
 import { createLogger } from '../../src/logger.ts'

@@ -1,6 +1,6 @@
+import { conversationLog } from '../../src/conversation-log.ts'
 import type { ConversationState } from '../../src/domain/conversation.ts'
 import { evolve } from '../../src/domain/conversation.ts'
-import { append } from '../../src/eventstore/event-store.ts'
 import type { Sql } from '../../src/eventstore/sql.ts'
 import { applyProjections } from '../../src/projections/index.ts'
 
@@ -47,7 +47,7 @@ export async function eraseUserContentForTest(
           erasedAt: now,
         },
       }
-      const recorded = await append(tx, {
+      const recorded = await conversationLog.append(tx, {
         streamId,
         expectedVersion: stream.version,
         events: [event],

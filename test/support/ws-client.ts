@@ -39,11 +39,18 @@ export class WsClient {
   /** Opens a socket; rejects with the HTTP status when the upgrade is refused. */
   static connect(
     url: string,
-    options: { token?: string; since?: number | string; query?: boolean; autoPong?: boolean } = {},
+    options: {
+      token?: string
+      since?: number | string
+      query?: boolean
+      autoPong?: boolean
+      /** Extra headers of the upgrade request (e.g. X-Request-Id). */
+      headers?: Record<string, string>
+    } = {},
   ): Promise<WsClient> {
     const u = new URL(url)
     if (options.since !== undefined) u.searchParams.set('since', String(options.since))
-    const headers: Record<string, string> = {}
+    const headers: Record<string, string> = { ...options.headers }
     if (options.token && options.query) u.searchParams.set('token', options.token)
     else if (options.token) headers.authorization = `Bearer ${options.token}`
     const socket = new WebSocket(u, { headers, autoPong: options.autoPong ?? true })

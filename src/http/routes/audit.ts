@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { createMiddleware } from 'hono/factory'
+import { eraseUserContent } from '../../application/use-cases.ts'
 import {
   type AuditFilter,
   auditEventsPage,
@@ -8,16 +9,13 @@ import {
   UnknownPositionError,
 } from '../../audit/audit-events.ts'
 import { foldConversationHistory } from '../../audit/conversation-history.ts'
-import { eraseUserContent } from '../../audit/erase-user-content.ts'
+import { conversationLog } from '../../conversation-log.ts'
 import { type EventType, eventTypes } from '../../domain/events.ts'
+import { ApiError, badRequest } from '../../edge/api-error.ts'
+import type { Env } from '../../edge/env.ts'
+import { requireAuth } from '../../edge/require-auth.ts'
 import { EventSchemaError } from '../../eventstore/errors.ts'
-import { readStream } from '../../eventstore/event-store.ts'
-import { createLogNotifier } from '../../eventstore/log-notifier.ts'
-import { applyProjections } from '../../projections/index.ts'
 import type { Services } from '../../services.ts'
-import { ApiError, badRequest } from '../api-error.ts'
-import { requireAuth } from '../auth.ts'
-import type { Env } from '../env.ts'
 
 export const AUDITOR_ROLE = 'auditor'
 /** Roles that may erase a user's content (besides auditors). */
@@ -172,7 +170,6 @@ const eraseRoute = createRoute({
  */
 export function auditRoutes(services: Services) {
   const { sql } = services.db
-  const notifyLogGrew = createLogNotifier(services.db.signals)
   const audit = new OpenAPIHono<Env>({
     defaultHook: (result) => {
       if (!result.success) {
@@ -214,9 +211,11 @@ export function auditRoutes(services: Services) {
     const { id } = c.req.valid('param')
     const q = c.req.valid('query')
     if (q.at !== undefined) {
-      const events = await readStream(sql, id, { upToPosition: q.at }).catch((error) => {
-        throw asApiError(error)
-      })
+      const events = await conversationLog
+        .readStream(sql, id, { upToPosition: q.at })
+        .catch((error) => {
+          throw asApiError(error)
+        })
       if (events.length === 0 && !(await streamExists(id))) throw streamNotFound()
       return c.json({ streamId: id, at: q.at, state: foldConversationHistory(events) }, 200)
     }
@@ -229,13 +228,9 @@ export function auditRoutes(services: Services) {
     const { userId } = c.req.valid('param')
     const { reason } = c.req.valid('json')
     const outcome = await eraseUserContent(
-      { sql, projections: applyProjections, onAppended: notifyLogGrew },
+      services.app,
+      { userId: c.get('user').id, correlationId: c.get('requestId') },
       { userId, reason },
-      {
-        actorId: c.get('user').id,
-        now: services.clock().toISOString(),
-        correlationId: c.get('requestId'),
-      },
     )
     const { events: _events, ...summary } = outcome
     return c.json(summary, 200)

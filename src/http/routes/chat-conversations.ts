@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { directConversationId, newId } from '../../domain/conversation-id.ts'
+import * as useCases from '../../application/use-cases.ts'
+import { ApiError, badRequest, notFound } from '../../edge/api-error.ts'
 import {
   getConversationView,
   getReadState,
@@ -7,7 +8,6 @@ import {
 } from '../../projections/conversations.ts'
 import { listMessagesOfMember, visibleMessageVersion } from '../../projections/messages.ts'
 import type { Services } from '../../services.ts'
-import { ApiError, badRequest, notFound } from '../api-error.ts'
 import { decodeCursor, encodeCursor } from '../cursor.ts'
 import {
   ConversationSchema,
@@ -24,7 +24,7 @@ import {
   security,
   userIdSchema,
 } from './chat-schemas.ts'
-import { type ChatApp, execute, requireMembership } from './chat-support.ts'
+import { type ChatApp, callerOf, requireMembership } from './chat-support.ts'
 
 const conversationBody = z.object({ conversation: ConversationSchema })
 const conversationParams = z.object({ id: idSchema })
@@ -142,6 +142,7 @@ const markRead = createRoute({
     404: errors[404],
     413: errors[413],
     415: errors[415],
+    429: errors[429],
   },
 })
 
@@ -205,32 +206,21 @@ export function conversationRoutes(app: ChatApp, services: Services) {
     const body = c.req.valid('json')
     const key = c.req.valid('header')['idempotency-key'] ?? null
     if (body.participantId !== undefined) {
-      const conversationId = directConversationId(userId, body.participantId)
-      const outcome = await execute(services, c, {
-        type: 'StartConversation',
-        conversationId,
-        kind: 'direct',
-        participantIds: [body.participantId],
+      const outcome = await useCases.startDirectConversation(services.app, callerOf(c), {
+        participantId: body.participantId,
       })
-      const conversation = await getConversationView(sql, conversationId, userId)
+      const conversation = await getConversationView(sql, outcome.conversationId, userId)
       if (!conversation) throw notFound('Conversation')
       return c.json({ conversation }, outcome.events.length ? 201 : 200)
     }
     if (body.title === undefined) {
       throw badRequest('A group needs a title', { field: 'title' })
     }
-    const outcome = await execute(
-      services,
-      c,
-      {
-        type: 'StartConversation',
-        conversationId: newId(),
-        kind: 'group',
-        participantIds: body.participantIds!,
-        title: body.title,
-      },
-      key,
-    )
+    const outcome = await useCases.startGroupConversation(services.app, callerOf(c), {
+      title: body.title,
+      participantIds: body.participantIds!,
+      clientCommandId: key,
+    })
     const conversation = await getConversationView(sql, outcome.conversationId, userId)
     if (!conversation) {
       throw new ApiError(
@@ -278,8 +268,7 @@ export function conversationRoutes(app: ChatApp, services: Services) {
     const { id } = c.req.valid('param')
     const body = c.req.valid('json') ?? {}
     const userId = c.get('user').id
-    await execute(services, c, {
-      type: 'MarkRead',
+    await useCases.markRead(services.app, callerOf(c), {
       conversationId: id,
       upToMessageId: body.upToMessageId ?? null,
     })
@@ -291,7 +280,7 @@ export function conversationRoutes(app: ChatApp, services: Services) {
   app.openapi(addParticipant, async (c) => {
     const { id } = c.req.valid('param')
     const { userId } = c.req.valid('json')
-    await execute(services, c, { type: 'AddParticipant', conversationId: id, userId })
+    await useCases.addParticipant(services.app, callerOf(c), { conversationId: id, userId })
     const conversation = await getConversationView(sql, id, c.get('user').id)
     if (!conversation) throw notFound('Conversation')
     return c.json({ conversation }, 200)
@@ -299,7 +288,7 @@ export function conversationRoutes(app: ChatApp, services: Services) {
 
   app.openapi(leave, async (c) => {
     const { id } = c.req.valid('param')
-    await execute(services, c, { type: 'LeaveConversation', conversationId: id })
+    await useCases.leaveConversation(services.app, callerOf(c), { conversationId: id })
     return c.body(null, 204)
   })
 }

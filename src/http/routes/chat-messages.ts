@@ -1,11 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { directConversationId, newId } from '../../domain/conversation-id.ts'
+import * as useCases from '../../application/use-cases.ts'
 import { MAX_CONTENT_LENGTH } from '../../domain/message-body.ts'
-import { conversationOfMessage } from '../../eventstore/command-handler.ts'
+import { ApiError, badRequest, notFound } from '../../edge/api-error.ts'
 import { getConversationView } from '../../projections/conversations.ts'
 import { getMessageView } from '../../projections/messages.ts'
 import type { Services } from '../../services.ts'
-import { ApiError, badRequest, notFound } from '../api-error.ts'
 import {
   ConversationSchema,
   clientMessageIdSchema,
@@ -17,7 +16,7 @@ import {
   sendBody,
   text,
 } from './chat-schemas.ts'
-import { asMessageRoute, type ChatApp, execute, takeSendToken } from './chat-support.ts'
+import { type ChatApp, callerOf } from './chat-support.ts'
 
 const sendResponse = z.object({ message: MessageSchema, conversation: ConversationSchema })
 
@@ -103,23 +102,10 @@ export function messageRoutes(app: ChatApp, services: Services) {
         field: 'clientMessageId',
       })
     }
-    const clientMessageId = body.clientMessageId ?? key
-    takeSendToken(services, user.id)
-    const conversationId = body.conversationId ?? directConversationId(user.id, body.receiverId!)
-    const outcome = await execute(
-      services,
-      c,
-      {
-        type: 'SendMessage',
-        conversationId,
-        messageId: newId(),
-        content: body.content ?? null,
-        attachments: body.attachments ?? [],
-        clientMessageId,
-        ...(body.receiverId === undefined ? {} : { receiverId: body.receiverId }),
-      },
-      clientMessageId,
-    )
+    const outcome = await useCases.sendMessage(services.app, callerOf(c), {
+      ...body,
+      clientMessageId: body.clientMessageId ?? key,
+    })
     if (!outcome.messageId) {
       throw new ApiError(
         409,
@@ -138,11 +124,7 @@ export function messageRoutes(app: ChatApp, services: Services) {
   app.openapi(edit, async (c) => {
     const { id } = c.req.valid('param')
     const { content } = c.req.valid('json')
-    const conversationId = await conversationOfMessage(sql, id)
-    if (!conversationId) throw notFound('Message')
-    await asMessageRoute(() =>
-      execute(services, c, { type: 'EditMessage', conversationId, messageId: id, content }),
-    )
+    await useCases.editMessage(services.app, callerOf(c), { messageId: id, content })
     const message = await getMessageView(sql, id)
     if (!message) throw notFound('Message')
     return c.json({ message }, 200)
@@ -150,11 +132,7 @@ export function messageRoutes(app: ChatApp, services: Services) {
 
   app.openapi(remove, async (c) => {
     const { id } = c.req.valid('param')
-    const conversationId = await conversationOfMessage(sql, id)
-    if (!conversationId) throw notFound('Message')
-    await asMessageRoute(() =>
-      execute(services, c, { type: 'DeleteMessage', conversationId, messageId: id }),
-    )
+    await useCases.deleteMessage(services.app, callerOf(c), { messageId: id })
     return c.body(null, 204)
   })
 }

@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
+import type { Env } from '../../edge/env.ts'
 import { unreadByConversation, unreadTotal } from '../../projections/conversations.ts'
 import { type SearchCursor, searchMessages } from '../../projections/search.ts'
 import type { Services } from '../../services.ts'
 import { decodeCursor, encodeCursor } from '../cursor.ts'
-import type { Env } from '../env.ts'
 import {
   cursorId,
   cursorParam,

@@ -1,8 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
+import type { Env } from '../../edge/env.ts'
+import { requireAuth } from '../../edge/require-auth.ts'
 import type { Services } from '../../services.ts'
-import { requireAuth } from '../auth.ts'
-import type { Env } from '../env.ts'
-import { cachedVerifier } from '../token-cache.ts'
 import { conversationRoutes } from './chat-conversations.ts'
 import { messageRoutes } from './chat-messages.ts'
 import { searchRoutes } from './chat-search.ts'
@@ -14,7 +13,7 @@ import { searchRoutes } from './chat-search.ts'
 export const chatRoutes = (services: Services) =>
   function mountChat(app: OpenAPIHono<Env>) {
     const chat = new OpenAPIHono<Env>()
-    chat.use('*', requireAuth(cachedVerifier(services.verifyToken)))
+    chat.use('*', requireAuth(services.verifyToken))
     messageRoutes(chat, services)
     conversationRoutes(chat, services)
     searchRoutes(chat, services)

@@ -1,7 +1,5 @@
-import { createMiddleware } from 'hono/factory'
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose'
 import { ApiError } from './api-error.ts'
-import type { Env } from './env.ts'
 
 export type AuthUser = { id: string; role: string | null; expiresAt: number | null }
 
@@ -77,15 +75,6 @@ export function bearerToken(request: Request, allowQuery = false): string | null
   if (allowQuery) return new URL(request.url).searchParams.get('token')
   return null
 }
-
-/** Middleware: 401 unless the request carries a valid token; sets `user`. */
-export const requireAuth = (verify: TokenVerifier, { allowQueryToken = false } = {}) =>
-  createMiddleware<Env>(async function requireAuth(c, next) {
-    const token = bearerToken(c.req.raw, allowQueryToken)
-    if (!token) throw new AuthError('A bearer token is required')
-    c.set('user', await verify(token))
-    await next()
-  })
 
 /** Issues an HS256 token (development tokens and tests). */
 export async function issueToken(

@@ -1,6 +1,7 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { TooMuchContentionError } from '../application/command-handler.ts'
+import { RateLimitedError } from '../application/context.ts'
 import { DomainError } from '../domain/errors.ts'
-import { TooMuchContentionError } from '../eventstore/command-handler.ts'
 
 /** An error with the HTTP status and the `{ error: { code, message, details? } }` body it maps to. */
 export class ApiError extends Error {
@@ -32,7 +33,8 @@ export const badRequest = (message: string, details?: unknown) =>
   new ApiError(400, 'invalid_request', message, details)
 
 /**
- * Maps domain and store errors to API errors. Not being a participant is answered exactly like
+ * Maps domain, application and store errors to API errors (both edges use it: HTTP answers
+ * with the status, the WebSocket with the code, message, details and Retry-After). Not being a participant is answered exactly like
  * a conversation that does not exist, so that existence does not leak.
  */
 export function toApiError(error: unknown): ApiError | null {
@@ -56,6 +58,16 @@ export function toApiError(error: unknown): ApiError | null {
         return new ApiError(400, String(_exhaustive), error.message)
       }
     }
+  }
+  if (error instanceof RateLimitedError) {
+    const { retryAfterSeconds } = error
+    return new ApiError(
+      429,
+      'rate_limited',
+      error.message,
+      { retryAfterSeconds },
+      { 'Retry-After': String(retryAfterSeconds) },
+    )
   }
   if (error instanceof TooMuchContentionError) {
     return new ApiError(503, 'contention', error.message, undefined, { 'Retry-After': '1' })

@@ -1,9 +1,10 @@
+import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { ConversationState } from '../domain/conversation.ts'
 import { evolve } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
-import type { InlineProjection } from '../eventstore/command-handler.ts'
-import { append, type RecordedEvent } from '../eventstore/event-store.ts'
+import type { EventMetadata } from '../eventstore/event-store.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
+import type { InlineProjection } from './command-handler.ts'
 
 /** A user's right to be forgotten: removes the content of every message they sent. */
 export type EraseUserContent = { userId: string; reason: string }
@@ -51,7 +52,7 @@ const MAX_ATTEMPTS = 3
  * MessageEdited rows (the digest stays, so every chain still verifies), and applies the event to
  * the read models. Nothing left to erase: no event, an empty outcome.
  */
-export async function eraseUserContent(
+export async function applyErasure(
   deps: ErasureDeps,
   command: EraseUserContent,
   ctx: ErasureContext,
@@ -99,7 +100,7 @@ async function eraseInTransaction(
   projections: InlineProjection | undefined,
   userId: string,
   reason: string,
-  metadata: Parameters<typeof append>[1]['metadata'],
+  metadata: EventMetadata,
   now: string,
 ) {
   // Streams are locked in id order, so two erasures never wait on each other in a cycle.
@@ -141,7 +142,7 @@ async function eraseInTransaction(
     await tx`
       update events set content = null, content_salt = null
       where stream_id = ${streamId} and version = any(${rows.map((r) => r.version)}::int[])`
-    const [recorded] = await append(tx, {
+    const [recorded] = await conversationLog.append(tx, {
       streamId,
       expectedVersion: stream.version,
       events: [event],

@@ -1,3 +1,4 @@
+import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { CommandContext, ConversationCommand } from '../domain/commands.ts'
 import { targetMessageId } from '../domain/commands.ts'
 import {
@@ -8,9 +9,8 @@ import {
   type MessageFacts,
 } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
-import { ConcurrencyError } from './errors.ts'
-import { append, type RecordedEvent } from './event-store.ts'
-import type { Queryable, Sql, Tx } from './sql.ts'
+import { ConcurrencyError } from '../eventstore/errors.ts'
+import type { Queryable, Sql, Tx } from '../eventstore/sql.ts'
 
 export const MAX_ATTEMPTS = 5
 
@@ -43,6 +43,16 @@ export type CommandOutcome = {
   duplicate: boolean
   events: RecordedEvent[]
 }
+
+/**
+ * Runs one decided command: decide, append with the inline projections, wake the followers.
+ * The use cases reach the store only through a function of this shape (`handleCommand` bound
+ * to its dependencies, or a batcher that groups commands into one transaction).
+ */
+export type ExecuteCommand = (
+  command: ConversationCommand,
+  options: CommandOptions,
+) => Promise<CommandOutcome>
 
 /** The stream kept up every attempt: something is hammering one conversation. */
 export class TooMuchContentionError extends Error {
@@ -94,7 +104,7 @@ export async function handleCommand(
     try {
       const recorded = await (deps.writer ?? sql).begin(async (tx) => {
         const newState = events.reduce<ConversationState | null>(evolve, loaded.conversation)
-        const appended = await append(tx, {
+        const appended = await conversationLog.append(tx, {
           streamId: command.conversationId,
           expectedVersion: loaded.conversation?.version ?? 0,
           previousHash: loaded.lastHash ?? undefined,

@@ -1,0 +1,201 @@
+import { directConversationId, newId } from '../domain/conversation-id.ts'
+import { DomainError, messageNotFound } from '../domain/errors.ts'
+import type { Attachment } from '../domain/events.ts'
+import { type CommandOutcome, conversationOfMessage } from './command-handler.ts'
+import { type AppContext, type Caller, runCommand, takeRateToken } from './context.ts'
+import { applyErasure, type ErasureOutcome } from './erase-user-content.ts'
+
+// Every use case, written once: the HTTP routes and the WebSocket frames only translate their
+// input into one of these calls and the outcome (or error) into their reply. Time and ids come
+// from `ctx.clock`, the correlation from the caller, rate limits are taken here.
+
+/** Starts (or finds) the direct conversation of the caller and `participantId`. */
+export function startDirectConversation(
+  ctx: AppContext,
+  caller: Caller,
+  input: { participantId: string },
+): Promise<CommandOutcome> {
+  return runCommand(
+    ctx,
+    caller,
+    {
+      type: 'StartConversation',
+      conversationId: directConversationId(caller.userId, input.participantId),
+      kind: 'direct',
+      participantIds: [input.participantId],
+    },
+    { now: ctx.clock() },
+  )
+}
+
+/** Starts a group; a retry with the same client id returns the first group. */
+export function startGroupConversation(
+  ctx: AppContext,
+  caller: Caller,
+  input: { title: string; participantIds: string[]; clientCommandId?: string | null },
+): Promise<CommandOutcome> {
+  const now = ctx.clock()
+  return runCommand(
+    ctx,
+    caller,
+    {
+      type: 'StartConversation',
+      conversationId: newId(now.getTime()),
+      kind: 'group',
+      participantIds: input.participantIds,
+      title: input.title,
+    },
+    { now, clientCommandId: input.clientCommandId ?? null },
+  )
+}
+
+export type SendMessageInput = {
+  /** The conversation; or, with `receiverId`, the direct conversation with that user. */
+  conversationId?: string
+  receiverId?: string
+  content?: string | null
+  attachments?: Attachment[]
+  clientMessageId?: string | null
+}
+
+/** Sends a message (rate limited); to a user, it starts their direct conversation first. */
+export function sendMessage(
+  ctx: AppContext,
+  caller: Caller,
+  input: SendMessageInput,
+): Promise<CommandOutcome> {
+  takeRateToken(ctx, caller)
+  const now = ctx.clock()
+  const clientMessageId = input.clientMessageId ?? null
+  return runCommand(
+    ctx,
+    caller,
+    {
+      type: 'SendMessage',
+      conversationId:
+        input.conversationId ?? directConversationId(caller.userId, input.receiverId!),
+      messageId: newId(now.getTime()),
+      content: input.content ?? null,
+      attachments: input.attachments ?? [],
+      clientMessageId,
+      ...(input.receiverId === undefined ? {} : { receiverId: input.receiverId }),
+    },
+    { now, clientCommandId: clientMessageId },
+  )
+}
+
+/** Edits the caller's message. */
+export function editMessage(
+  ctx: AppContext,
+  caller: Caller,
+  input: { messageId: string; content: string },
+): Promise<CommandOutcome> {
+  return onMessage(ctx, input.messageId, (conversationId) =>
+    runCommand(
+      ctx,
+      caller,
+      { type: 'EditMessage', conversationId, messageId: input.messageId, content: input.content },
+      { now: ctx.clock() },
+    ),
+  )
+}
+
+/** Deletes the caller's message (a second delete changes nothing). */
+export function deleteMessage(
+  ctx: AppContext,
+  caller: Caller,
+  input: { messageId: string },
+): Promise<CommandOutcome> {
+  return onMessage(ctx, input.messageId, (conversationId) =>
+    runCommand(
+      ctx,
+      caller,
+      { type: 'DeleteMessage', conversationId, messageId: input.messageId },
+      { now: ctx.clock() },
+    ),
+  )
+}
+
+/** Marks the conversation read up to a message, or up to its last one (rate limited). */
+export function markRead(
+  ctx: AppContext,
+  caller: Caller,
+  input: { conversationId: string; upToMessageId?: string | null },
+): Promise<CommandOutcome> {
+  takeRateToken(ctx, caller)
+  return runCommand(
+    ctx,
+    caller,
+    {
+      type: 'MarkRead',
+      conversationId: input.conversationId,
+      upToMessageId: input.upToMessageId ?? null,
+    },
+    { now: ctx.clock() },
+  )
+}
+
+/** Adds a user to a group the caller is in. */
+export function addParticipant(
+  ctx: AppContext,
+  caller: Caller,
+  input: { conversationId: string; userId: string },
+): Promise<CommandOutcome> {
+  return runCommand(
+    ctx,
+    caller,
+    { type: 'AddParticipant', conversationId: input.conversationId, userId: input.userId },
+    { now: ctx.clock() },
+  )
+}
+
+/** The caller leaves a group. */
+export function leaveConversation(
+  ctx: AppContext,
+  caller: Caller,
+  input: { conversationId: string },
+): Promise<CommandOutcome> {
+  return runCommand(
+    ctx,
+    caller,
+    { type: 'LeaveConversation', conversationId: input.conversationId },
+    { now: ctx.clock() },
+  )
+}
+
+/** Erases the content of every message `userId` sent (the caller is the auditor or admin). */
+export function eraseUserContent(
+  ctx: AppContext,
+  caller: Caller,
+  input: { userId: string; reason: string },
+): Promise<ErasureOutcome> {
+  return applyErasure(ctx.erasure, input, {
+    actorId: caller.userId,
+    now: ctx.clock().toISOString(),
+    correlationId: caller.correlationId,
+  })
+}
+
+/**
+ * For commands addressed by message id: a message in a conversation the caller is not (or no
+ * longer) in is answered exactly like a message that does not exist.
+ */
+async function onMessage(
+  ctx: AppContext,
+  messageId: string,
+  work: (conversationId: string) => Promise<CommandOutcome>,
+): Promise<CommandOutcome> {
+  const conversationId = await conversationOfMessage(ctx.sql, messageId)
+  if (!conversationId) throw messageNotFound()
+  try {
+    return await work(conversationId)
+  } catch (error) {
+    if (
+      error instanceof DomainError &&
+      (error.code === 'not_participant' || error.code === 'conversation_not_found')
+    ) {
+      throw messageNotFound()
+    }
+    throw error
+  }
+}
