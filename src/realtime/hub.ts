@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
 import {
   cursorOf,
   type LogCursor,
@@ -60,12 +61,11 @@ export class Hub {
       this.toMembers(c, u, 'user_stopped_typing'),
     )
     this.follower = new LogFollower({
-      sql: services.db.sql,
+      sql: services.db.follower ?? services.db.sql,
       signals: services.db.signals,
       log: this.log,
       pollIntervalMs: options.pollIntervalMs,
       retryHeldBack: services.db.mode === 'postgres',
-      ownConnection: services.db.mode === 'postgres',
       afterRead: () => this.placeAttaching(),
       onEvents: (events) => this.route(events),
     })
@@ -207,7 +207,13 @@ export class Hub {
     if (this.attaching.length === 0) return
     const batch = this.attaching
     this.attaching = []
-    await this.cache.load(this.follower.reader)
+    try {
+      await this.cache.load(this.follower.reader)
+    } catch (error) {
+      // the database is away: these sockets are placed at the next turn that succeeds
+      this.attaching.unshift(...batch)
+      throw error
+    }
     const at = this.follower.cursor
     for (const conn of batch) {
       if (conn.closed) continue
@@ -250,6 +256,11 @@ export class Hub {
       }
       conn.finishCatchUp(until)
     } catch (error) {
+      if (isDatabaseUnavailable(error)) {
+        this.log.warn('backlog failed: database unavailable', { connection: conn.id })
+        conn.close(CloseCode.unavailable, 'database unavailable; reconnect with since')
+        return
+      }
       this.log.error('backlog failed', { error, connection: conn.id })
       conn.close(1011, 'backlog failed; reconnect with since')
     }
