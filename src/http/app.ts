@@ -8,6 +8,7 @@ import type { Services } from '../services.ts'
 import { ApiError, toApiError } from './api-error.ts'
 import type { Env } from './env.ts'
 import { requestContext } from './request-context.ts'
+import { safeInput } from './safe-input.ts'
 
 export const MAX_BODY_BYTES = 64 * 1024
 
@@ -42,6 +43,8 @@ export function createApp(services: Services, options: AppOptions = {}) {
       },
     }),
   )
+
+  app.use(safeInput())
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', async (c) => {

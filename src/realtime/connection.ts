@@ -1,4 +1,5 @@
 import { directConversationId, newId } from '../domain/conversation-id.ts'
+import { findUnstorable, UNSTORABLE_MESSAGE } from '../domain/safe-text.ts'
 import type { LogCursor } from '../eventstore/event-store.ts'
 import { toApiError } from '../http/api-error.ts'
 import type { AuthUser } from '../http/auth.ts'
@@ -412,6 +413,14 @@ function parseFrame(text: string): ClientFrame {
   const id =
     typeof obj.id === 'string' || typeof obj.id === 'number' ? (obj.id as FrameRef) : undefined
   const withRef = (e: FrameError) => Object.assign(e, { ref: id })
+  const unstorable = findUnstorable(obj)
+  if (unstorable) {
+    throw withRef(
+      new FrameError('invalid_request', `${unstorable} ${UNSTORABLE_MESSAGE}`, {
+        where: unstorable,
+      }),
+    )
+  }
   if (!isClientFrameType(obj.type)) {
     throw withRef(
       new FrameError('unknown_type', `Unknown frame type ${JSON.stringify(obj.type ?? null)}`),

@@ -10,6 +10,7 @@ import {
 import { foldConversationHistory } from '../../audit/conversation-history.ts'
 import { eraseUserContent } from '../../audit/erase-user-content.ts'
 import { type EventType, eventTypes } from '../../domain/events.ts'
+import { isStorableTime } from '../../domain/safe-text.ts'
 import { EventSchemaError } from '../../eventstore/errors.ts'
 import { readStream } from '../../eventstore/event-store.ts'
 import { createLogNotifier } from '../../eventstore/log-notifier.ts'
@@ -65,6 +66,9 @@ const errors = {
 } as const
 
 const position = z.coerce.number().int().min(0)
+const storableTime = z.iso
+  .datetime({ offset: true })
+  .refine(isStorableTime, 'a time in the years 1 to 9999')
 const typeList = z
   .string()
   .optional()
@@ -93,8 +97,8 @@ const eventsRoute = createRoute({
       type: typeList,
       streamId: z.string().min(1).max(200).optional(),
       actor: z.string().min(1).max(128).optional(),
-      from: z.iso.datetime({ offset: true }).optional(),
-      to: z.iso.datetime({ offset: true }).optional(),
+      from: storableTime.optional(),
+      to: storableTime.optional(),
     }),
   },
   responses: {
