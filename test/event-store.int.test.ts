@@ -12,6 +12,7 @@ import {
   readAll,
   readStream,
 } from '../src/eventstore/event-store.ts'
+import { appendTx } from './support/append-tx.ts'
 import { createTestDatabase, usingPostgres } from './support/test-database.ts'
 
 let db: Database
@@ -43,7 +44,7 @@ function sent(conversationId: string, messageId: string, content = 'hello'): Con
 describe('append and read', () => {
   it('appends with an expected version and reads the stream back, validated', async () => {
     const s = `s-${crypto.randomUUID()}`
-    const first = await db.sql.begin((tx) =>
+    const first = await appendTx(db.sql, (tx) =>
       append(tx, {
         streamId: s,
         expectedVersion: 0,
@@ -53,7 +54,7 @@ describe('append and read', () => {
       }),
     )
     expect(first.map((e) => e.version)).toEqual([1, 2])
-    await db.sql.begin((tx) =>
+    await appendTx(db.sql, (tx) =>
       append(tx, {
         streamId: s,
         expectedVersion: 2,
@@ -78,7 +79,7 @@ describe('append and read', () => {
 
   it('rejects a stale expected version with a ConcurrencyError', async () => {
     const s = `s-${crypto.randomUUID()}`
-    await db.sql.begin((tx) =>
+    await appendTx(db.sql, (tx) =>
       append(tx, {
         streamId: s,
         expectedVersion: 0,
@@ -88,7 +89,7 @@ describe('append and read', () => {
       }),
     )
     await expect(
-      db.sql.begin((tx) =>
+      appendTx(db.sql, (tx) =>
         append(tx, {
           streamId: s,
           expectedVersion: 0,
@@ -99,7 +100,7 @@ describe('append and read', () => {
       ),
     ).rejects.toBeInstanceOf(ConcurrencyError)
     await expect(
-      db.sql.begin((tx) =>
+      appendTx(db.sql, (tx) =>
         append(tx, {
           streamId: s,
           expectedVersion: 5,
@@ -113,7 +114,7 @@ describe('append and read', () => {
 
   it('lets exactly one of two concurrent appends with the same expected version win', async () => {
     const s = `s-${crypto.randomUUID()}`
-    await db.sql.begin((tx) =>
+    await appendTx(db.sql, (tx) =>
       append(tx, {
         streamId: s,
         expectedVersion: 0,
@@ -124,7 +125,7 @@ describe('append and read', () => {
     )
     const results = await Promise.allSettled(
       ['x', 'y'].map((id) =>
-        db.sql.begin((tx) =>
+        appendTx(db.sql, (tx) =>
           append(tx, {
             streamId: s,
             expectedVersion: 1,
@@ -146,7 +147,7 @@ describe('append and read', () => {
     const s = `s-${crypto.randomUUID()}`
     const head = await headCursor(db.sql)
     for (let i = 0; i < 7; i++) {
-      await db.sql.begin((tx) =>
+      await appendTx(db.sql, (tx) =>
         append(tx, {
           streamId: s,
           expectedVersion: i,
@@ -184,7 +185,7 @@ describe('append and read', () => {
 
   it('fails loudly, naming the event, when a stored row no longer matches its schema', async () => {
     const s = `s-${crypto.randomUUID()}`
-    const [e] = await db.sql.begin((tx) =>
+    const [e] = await appendTx(db.sql, (tx) =>
       append(tx, {
         streamId: s,
         expectedVersion: 0,
@@ -207,7 +208,7 @@ describe('append and read', () => {
     const s = `s-${crypto.randomUUID()}`
     const bad = { type: 'MessageSent', data: { conversationId: s } } as unknown as ConversationEvent
     await expect(
-      db.sql.begin((tx) =>
+      appendTx(db.sql, (tx) =>
         append(tx, {
           streamId: s,
           expectedVersion: 0,
@@ -244,7 +245,7 @@ describe('log order readers can trust', () => {
     const aInsertedP = new Promise<void>((r) => {
       aInserted = r
     })
-    const a = db.sql.begin(async (tx) => {
+    const a = appendTx(db.sql, async (tx) => {
       const [e] = await append(tx, {
         streamId: sA,
         expectedVersion: 0,
@@ -257,7 +258,7 @@ describe('log order readers can trust', () => {
       await aHolding
     })
     await aInsertedP
-    const bCommitted = db.sql.begin((tx) =>
+    const bCommitted = appendTx(db.sql, (tx) =>
       append(tx, {
         streamId: sB,
         expectedVersion: 0,
@@ -312,7 +313,7 @@ describe('log order readers can trust', () => {
     await Promise.all(
       streams.map(async (s) => {
         for (let v = 0; v < 25; v++) {
-          await db.sql.begin((tx) =>
+          await appendTx(db.sql, (tx) =>
             append(tx, {
               streamId: s,
               expectedVersion: v,
@@ -334,7 +335,7 @@ describe('log order readers can trust', () => {
 describe('recorded time', () => {
   it('records the time as it reads back, so hashes computed at append match what is stored', async () => {
     const s = `t-${crypto.randomUUID()}`
-    const [e] = await db.sql.begin((tx) =>
+    const [e] = await appendTx(db.sql, (tx) =>
       append(tx, {
         streamId: s,
         expectedVersion: 0,

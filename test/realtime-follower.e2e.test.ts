@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newId } from '../src/domain/conversation-id.ts'
 import type { ConversationEvent } from '../src/domain/events.ts'
+import { takeAppendLock } from '../src/eventstore/append-lock.ts'
 import { append } from '../src/eventstore/event-store.ts'
 import type { Tx } from '../src/eventstore/sql.ts'
 import {
@@ -58,14 +59,16 @@ function sent(conversationId: string, senderId: string, content: string): Conver
 }
 
 /** Appends straight to the log, bypassing the command handler and its notification. */
-const rawAppend = (tx: Tx, conversationId: string, senderId: string, content: string) =>
-  append(tx, {
+const rawAppend = async (tx: Tx, conversationId: string, senderId: string, content: string) => {
+  await takeAppendLock(tx)
+  return append(tx, {
     streamId: conversationId,
     expectedVersion: 2,
     events: [sent(conversationId, senderId, content)],
     metadata: { actorId: senderId, commandId: newId(), correlationId: newId(), causationId: null },
     recordedAt: now(),
   })
+}
 
 describe('the log follower', () => {
   it('delivers an event committed without any notification (the safety-net poll)', async () => {

@@ -5,6 +5,7 @@ import {
   isEventType,
   upcasters,
 } from '../domain/events.ts'
+import { readHorizon } from './append-lock.ts'
 import { ConcurrencyError, EventSchemaError } from './errors.ts'
 import { contentDigest, eventHash, GENESIS_HASH, newSalt } from './event-hash.ts'
 import type { Queryable, Tx } from './sql.ts'
@@ -266,20 +267,21 @@ export async function readStream(
 
 /**
  * Reads the next events of the whole log after `after`, in log order, only from transactions
- * that can no longer be overtaken (older than every running transaction).
+ * that can no longer be overtaken (below the read horizon: older than every running appender).
  */
 export async function readAll(
   sql: Queryable,
   options: { after: LogCursor; limit?: number },
 ): Promise<RecordedEvent[]> {
   const { after, limit = 500 } = options
+  const horizon = await readHorizon(sql)
   const rows = await sql.unsafe<EventRow[]>(
     `select ${columns} from events
      where (transaction_id, position) > ($1::xid8, $2::bigint)
-       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       and transaction_id < $4::xid8
      order by transaction_id, position
      limit $3`,
-    [after.transactionId, after.position, limit],
+    [after.transactionId, after.position, limit, horizon],
   )
   return rows.map(toRecordedEvent)
 }
@@ -291,11 +293,13 @@ export async function readAllOfStreams(
 ): Promise<RecordedEvent[]> {
   const { after, until, streamIds, limit = 500 } = options
   if (streamIds.length === 0) return []
+  // Up to a cursor some reader already reached, every row is final: no horizon needed.
+  const horizon = until ? '18446744073709551615' : await readHorizon(sql)
   const rows = await sql.unsafe<EventRow[]>(
     `select ${columns} from events
      where (transaction_id, position) > ($1::xid8, $2::bigint)
        and (transaction_id, position) <= ($3::xid8, $4::bigint)
-       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       and transaction_id < $7::xid8
        and stream_id = any($5::text[])
      order by transaction_id, position
      limit $6`,
@@ -306,6 +310,7 @@ export async function readAllOfStreams(
       until?.position ?? Number.MAX_SAFE_INTEGER,
       streamIds,
       limit,
+      horizon,
     ],
   )
   return rows.map(toRecordedEvent)
@@ -326,9 +331,10 @@ export async function cursorAt(sql: Queryable, position: number): Promise<LogCur
 
 /** The cursor of the last event readers may see now. */
 export async function headCursor(sql: Queryable): Promise<LogCursor> {
+  const horizon = await readHorizon(sql)
   const [row] = await sql<{ transaction_id: string; position: string }[]>`
     select transaction_id, position from events
-    where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    where transaction_id < ${horizon}::xid8
     order by transaction_id desc, position desc
     limit 1`
   return row ? { transactionId: row.transaction_id, position: Number(row.position) } : LOG_START
