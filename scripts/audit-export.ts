@@ -51,6 +51,36 @@ const filter: AuditFilter = {
 const out: Writable = values.out ? createWriteStream(values.out) : process.stdout
 
 let rows = 0
+
+/** Passes the export through, remembering its last line: a failed export ends with an error. */
+function watchLastLine(body: ReadableStream<Uint8Array>) {
+  const decoder = new TextDecoder()
+  let tail = ''
+  const watched = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096)
+        controller.enqueue(chunk)
+      },
+    }),
+  )
+  const failure = () => {
+    const last = tail.trimEnd().split('\n').at(-1) ?? ''
+    if (!last.startsWith('{"error":')) return null
+    return (JSON.parse(last) as { error: { message: string } }).error.message
+  }
+  return { watched, failure }
+}
+
+async function write(body: ReadableStream<Uint8Array>) {
+  const { watched, failure } = watchLastLine(body)
+  await pipeline(Readable.fromWeb(watched as never), out)
+  const message = failure()
+  if (message) {
+    console.error(message)
+    process.exitCode = 2
+  }
+}
 if (values.server) {
   const token = values.token ?? process.env.AUDIT_TOKEN
   if (!token) fail('--server needs --token (or AUDIT_TOKEN): an auditor token')
@@ -69,7 +99,7 @@ if (values.server) {
     headers: { accept: 'application/x-ndjson', authorization: `Bearer ${token}` },
   })
   if (!res.ok || !res.body) fail(`${res.status} ${await res.text()}`)
-  await pipeline(Readable.fromWeb(res.body as never), out)
+  await write(res.body as ReadableStream<Uint8Array>)
 } else {
   const config = loadConfig(process.env)
   const db = await openDatabase(databaseOptions(config, 2))
@@ -80,7 +110,7 @@ if (values.server) {
         rows = n
       },
     })
-    await pipeline(Readable.fromWeb(body as never), out)
+    await write(body)
   } catch (error) {
     console.error((error as Error).message)
     process.exitCode = 2

@@ -173,7 +173,16 @@ export async function exportAuditEvents(
           strategy === 'cursor'
             ? cursorBatches(sql, filter, after, batchSize)
             : pageBatches(sql, filter, after, batchSize)
-        const { value, done } = await batches.next()
+        let next: IteratorResult<LineRow[]>
+        try {
+          next = await batches.next()
+        } catch (error) {
+          // The status line (200) is long gone: the last line says that the export is cut.
+          controller.enqueue(encoder.encode(`${exportErrorLine(error, rowsRead)}\n`))
+          controller.close()
+          return
+        }
+        const { value, done } = next
         if (done) {
           controller.close()
           return
@@ -190,6 +199,22 @@ export async function exportAuditEvents(
     },
     { highWaterMark: 1 },
   )
+}
+
+/**
+ * The line that ends an export that failed midway: `{"error":{"code":"export_failed",
+ * "message","eventsBefore"}}`. A complete export has no such line, so a client tells a cut
+ * export from a complete one by its last line.
+ */
+export function exportErrorLine(error: unknown, eventsBefore: number): string {
+  const reason = error instanceof Error ? error.message : String(error)
+  return JSON.stringify({
+    error: {
+      code: 'export_failed',
+      message: `The export failed after ${eventsBefore} events and is incomplete: ${reason}`,
+      eventsBefore,
+    },
+  })
 }
 
 async function* cursorBatches(sql: Sql, filter: AuditFilter, after: LogCursor, batchSize: number) {
