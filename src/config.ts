@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { DatabaseOptions } from './eventstore/database.ts'
+import { ConfigError } from './startup-errors.ts'
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback)
 const optionalString = z
@@ -8,7 +9,7 @@ const optionalString = z
   .transform((v) => (v === '' ? undefined : v))
 
 export const configSchema = z.object({
-  PORT: int(3000),
+  PORT: z.coerce.number().int().min(0).max(65535, 'a port number, 0 to 65535').default(3000),
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: optionalString.pipe(z.string().url().optional()),
   DATA_DIR: z.string().default('./data'),
@@ -47,8 +48,9 @@ export type Config = z.infer<typeof configSchema>
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = configSchema.safeParse(env)
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
-    throw new Error(`Invalid configuration:\n${lines.join('\n')}`)
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({ setting: i.path.join('.'), problem: i.message })),
+    )
   }
   return parsed.data
 }

@@ -10,12 +10,14 @@ import {
   type InlineProjection,
 } from './eventstore/command-handler.ts'
 import { type Database, openDatabase } from './eventstore/database.ts'
+import { isDatabaseUnavailable } from './eventstore/database-errors.ts'
 import { createLogNotifier } from './eventstore/log-notifier.ts'
 import { migrate } from './eventstore/migrations.ts'
 import { createTokenVerifier, type TokenVerifier } from './http/auth.ts'
 import { createRateLimiter, type RateLimiter } from './http/rate-limiter.ts'
 import type { Logger } from './logger.ts'
 import { applyProjections } from './projections/index.ts'
+import { MigrationError } from './startup-errors.ts'
 
 /** Everything the HTTP and WebSocket layers need, built once per process. */
 export type Services = {
@@ -37,7 +39,11 @@ export async function createServices(
   overrides: { db?: Database; clock?: () => Date; projections?: InlineProjection } = {},
 ): Promise<Services> {
   const db = overrides.db ?? (await openDatabase(databaseOptions(config)))
-  const applied = await migrate(db.sql)
+  const applied = await migrate(db.sql).catch((error) => {
+    throw isDatabaseUnavailable(error) || /^(3D000|28P01|28000)$/.test(error?.code ?? '')
+      ? error
+      : new MigrationError(error)
+  })
   if (applied.length) log.info('applied migrations', { applied })
 
   let devSecret: string | null = null

@@ -29,7 +29,10 @@ it('an export that fails midway ends with an error record, not a clean cut', asy
   } finally {
     await f.sql`alter table events_away rename to events`
   }
-  const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l))
+  const lines = text
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   expect(lines.length).toBe(3)
   expect(lines.slice(0, 2).every((l) => typeof l.position === 'number')).toBe(true)
   expect(lines.at(-1)).toMatchObject({ error: { code: 'export_failed', eventsBefore: 2 } })
