@@ -35,10 +35,13 @@ export function createApp(services: Services, options: AppOptions = {}) {
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: () => {
+        // the rest of the body is not read, so the connection cannot carry another request
         throw new ApiError(
           413,
           'payload_too_large',
           `The body is larger than ${MAX_BODY_BYTES} bytes`,
+          undefined,
+          { Connection: 'close' },
         )
       },
     }),

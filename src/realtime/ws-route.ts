@@ -4,6 +4,7 @@ import { cursorAt, type LogCursor } from '../eventstore/event-store.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 import { ApiError } from '../http/api-error.ts'
 import { AuthError, type AuthUser, bearerToken } from '../http/auth.ts'
+import { isOriginAllowed } from '../http/cors.ts'
 import type { Env } from '../http/env.ts'
 import type { Connection } from './connection.ts'
 import type { Hub } from './hub.ts'
@@ -28,6 +29,14 @@ export const realtimeRoutes =
         throw new ApiError(426, 'upgrade_required', 'Connect with a WebSocket', undefined, {
           Upgrade: 'websocket',
         })
+      }
+      const origin = c.req.header('origin')
+      if (origin && !isOriginAllowed(origin, services.config.CORS_ORIGINS, c.req.header('host'))) {
+        throw new ApiError(
+          403,
+          'forbidden_origin',
+          `Origin ${origin} may not connect (CORS_ORIGINS)`,
+        )
       }
       const token = bearerToken(c.req.raw, true)
       if (!token) throw new AuthError('A bearer token is required')
