@@ -29,7 +29,11 @@ export const safeInput = () =>
       if (!isStorable(key) || !isStorable(value)) throw refuse(`The query parameter ${key}`)
     }
     if (c.req.header('content-type')?.includes('application/json')) {
-      const body = await c.req.json().catch(() => undefined)
+      // malformed JSON is the route's to answer (invalid_json); anything else (413) goes on
+      const body = await c.req.json().catch((error) => {
+        if (error instanceof SyntaxError) return undefined
+        throw error
+      })
       const found = findUnstorable(body)
       if (found) throw refuse(`The body field ${found}`)
     }
