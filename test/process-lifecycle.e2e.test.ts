@@ -69,9 +69,19 @@ describe('SIGTERM to the process a container would hold (npm)', () => {
   }
 })
 
-/** Runs `node src/main.node.ts` until it exits; its exit code and output lines. */
-async function runUntilExit(env: Record<string, string>) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.node.ts'], {
+const DENO_ARGS = ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-write'].concat([
+  '--allow-sys',
+  '--node-modules-dir=manual',
+  'src/main.deno.ts',
+])
+
+/** Runs the server (Node, or Deno) until it exits; its exit code and output lines. */
+async function runUntilExit(env: Record<string, string>, runtime: 'node' | 'deno' = 'node') {
+  const [command, args] =
+    runtime === 'node'
+      ? [process.execPath, ['--import', 'tsx', 'src/main.node.ts']]
+      : [`${root}node_modules/.bin/deno`, DENO_ARGS]
+  const proc = spawn(command, args, {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -135,6 +145,15 @@ describe('start-up errors: one JSON line naming the setting, exit code 1', () =>
       problem: expect.stringMatching(/in use/),
       code: 'EADDRINUSE',
     })
+  })
+
+  it('a port in use (Deno)', async () => {
+    const { code, lines } = await runUntilExit(
+      { ...common, PORT: String(busyPort), DATABASE_URL: pg.url },
+      'deno',
+    )
+    expect(code).toBe(1)
+    expect(theErrorLine(lines)).toMatchObject({ setting: 'PORT', code: 'EADDRINUSE' })
   })
 
   it('nothing listening at DATABASE_URL', async () => {
