@@ -8,7 +8,7 @@ const optionalString = z
   .transform((v) => (v === '' ? undefined : v))
 
 export const configSchema = z.object({
-  PORT: int(3000),
+  PORT: z.coerce.number().int().min(0).max(65535, 'a port number, 0 to 65535').default(3000),
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: optionalString.pipe(z.string().url().optional()),
   DATA_DIR: z.string().default('./data'),
@@ -50,8 +50,9 @@ export type Config = z.infer<typeof configSchema>
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = configSchema.safeParse(env)
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
-    throw new Error(`Invalid configuration:\n${lines.join('\n')}`)
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({ setting: i.path.join('.'), problem: i.message })),
+    )
   }
   return parsed.data
 }
@@ -61,4 +62,14 @@ export function databaseOptions(config: Config, max = config.DATABASE_POOL_SIZE)
   return config.DATABASE_URL
     ? { url: config.DATABASE_URL, max, schema: config.DATABASE_SCHEMA }
     : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA }
+}
+
+export type ConfigIssue = { setting: string; problem: string }
+
+/** The configuration did not validate: every bad setting is named. */
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  ${i.setting}: ${i.problem}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
 }

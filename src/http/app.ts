@@ -9,6 +9,7 @@ import { pendingMigrations } from '../eventstore/migrations.ts'
 import type { Services } from '../services.ts'
 import { httpMetrics } from './metrics-routes.ts'
 import { requestContext } from './request-context.ts'
+import { safeInput } from './safe-input.ts'
 
 export const MAX_BODY_BYTES = 64 * 1024
 
@@ -36,14 +37,19 @@ export function createApp(services: Services, options: AppOptions = {}) {
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: () => {
+        // the rest of the body is not read, so the connection cannot carry another request
         throw new ApiError(
           413,
           'payload_too_large',
           `The body is larger than ${MAX_BODY_BYTES} bytes`,
+          undefined,
+          { Connection: 'close' },
         )
       },
     }),
   )
+
+  app.use(safeInput())
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', async (c) => {

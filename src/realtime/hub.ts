@@ -3,6 +3,7 @@
 // events and signals) reads or changes them; split, they would have to share those maps.
 import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { AuthUser } from '../edge/auth.ts'
+import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
 import { cursorOf, isAfter, type LogCursor } from '../eventstore/event-store.ts'
 import type { Logger } from '../logger.ts'
 import { findMembership } from '../projections/members.ts'
@@ -75,12 +76,11 @@ export class Hub {
       handleFrame: (conn, frame) => dispatchFrame(frameDeps, conn, frame),
     }
     this.follower = new LogFollower({
-      sql: services.db.sql,
+      sql: services.db.follower ?? services.db.sql,
       signals: services.db.signals,
       log: this.log,
       pollIntervalMs: options.pollIntervalMs,
       retryHeldBack: services.db.mode === 'postgres',
-      ownConnection: services.db.mode === 'postgres',
       afterRead: () => this.placeAttaching(),
       onEvents: (events) => this.route(events),
     })
@@ -228,7 +228,13 @@ export class Hub {
     if (this.attaching.length === 0) return
     const batch = this.attaching
     this.attaching = []
-    await this.cache.load(this.follower.reader)
+    try {
+      await this.cache.load(this.follower.reader)
+    } catch (error) {
+      // the database is away: these sockets are placed at the next turn that succeeds
+      this.attaching.unshift(...batch)
+      throw error
+    }
     const at = this.follower.cursor
     for (const conn of batch) {
       if (conn.closed) continue
@@ -276,6 +282,11 @@ export class Hub {
       }
       conn.finishCatchUp(until)
     } catch (error) {
+      if (isDatabaseUnavailable(error)) {
+        this.log.warn('backlog failed: database unavailable', { connection: conn.id })
+        conn.close(CloseCode.unavailable, 'database unavailable; reconnect with since')
+        return
+      }
       this.log.error('backlog failed', { error, connection: conn.id })
       conn.close(1011, 'backlog failed; reconnect with since')
     }
