@@ -5,6 +5,7 @@ import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { AuthUser } from '../edge/auth.ts'
 import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
 import { cursorOf, isAfter, type LogCursor } from '../eventstore/event-store.ts'
+import { followerLag } from '../eventstore/follower-lag.ts'
 import type { Logger } from '../logger.ts'
 import { findMembership } from '../projections/members.ts'
 import type { Services } from '../services.ts'
@@ -74,6 +75,10 @@ export class Hub {
       maxBufferedBytes: this.maxBufferedBytes,
       log: this.log,
       handleFrame: (conn, frame) => dispatchFrame(frameDeps, conn, frame),
+      countFrame: (direction, type) => {
+        if (direction === 'out') services.metrics.wsFramesOut.inc()
+        else services.metrics.wsFramesIn.inc({ type: type ?? 'unknown' })
+      },
     }
     this.follower = new LogFollower({
       sql: services.db.follower ?? services.db.sql,
@@ -83,7 +88,10 @@ export class Hub {
       retryHeldBack: services.db.mode === 'postgres',
       afterRead: () => this.placeAttaching(),
       onEvents: (events) => this.route(events),
+      onWake: (reason) => services.metrics.logWakes.inc({ reason }),
     })
+    services.metrics.setSocketProbe(() => this.connections.size)
+    services.metrics.setLagProbe(() => followerLag(this.follower.reader, this.follower.cursor))
   }
 
   async start(): Promise<void> {
@@ -347,7 +355,10 @@ export class Hub {
     for (const member of this.cache.currentMembers(conversationId)) {
       if (member === userId) continue
       for (const conn of this.byUser.get(member) ?? []) {
-        if (conn.state !== 'attaching') conn.sendText(text)
+        if (conn.state !== 'attaching') {
+          conn.sendText(text)
+          this.services.metrics.ephemeralFanout.inc({ kind: type })
+        }
       }
     }
   }
@@ -356,7 +367,10 @@ export class Hub {
   private toJoined(conversationId: string, userId: string, type: SignalFrame['type']) {
     const text = JSON.stringify({ type, conversationId, userId } satisfies SignalFrame)
     for (const conn of this.joinedIndex.get(conversationId) ?? []) {
-      if (conn.user.id !== userId) conn.sendText(text)
+      if (conn.user.id !== userId) {
+        conn.sendText(text)
+        this.services.metrics.ephemeralFanout.inc({ kind: type })
+      }
     }
   }
 

@@ -20,6 +20,8 @@ export type LogFollowerOptions = {
   onEvents: (events: RecordedEvent[]) => Promise<void>
   /** Safety-net poll, for a lost notification. */
   pollIntervalMs?: number
+  /** Told why each wake-up came (for the metrics): a notification, a resync or the poll. */
+  onWake?: (reason: 'notify' | 'resync' | 'poll') => void
   batchSize?: number
   /**
    * Look for committed events held back by an older running transaction (PostgreSQL), and
@@ -56,12 +58,16 @@ export class LogFollower {
   /** Starts at the head of the log: a new process delivers only what happens from now on. */
   async start(): Promise<void> {
     this.cursor = await headCursor(this.reader)
+    const wakeFor = (reason: 'notify' | 'resync' | 'poll') => () => {
+      this.options.onWake?.(reason)
+      this.wake()
+    }
     this.unsubscribe = await this.options.signals.subscribe(
       LOG_CHANNEL,
-      () => this.wake(),
-      () => this.wake(),
+      wakeFor('notify'),
+      wakeFor('resync'),
     )
-    this.poll = setInterval(() => this.wake(), this.options.pollIntervalMs ?? 1000)
+    this.poll = setInterval(wakeFor('poll'), this.options.pollIntervalMs ?? 1000)
     this.poll.unref?.()
     this.wake()
   }
