@@ -18,6 +18,7 @@ export async function createBackend(services: Services, upgradeWebSocket?: Upgra
   await hub.start()
   const app = createApp(services, {
     upgradeWebSocket,
+    followerLag: () => hub.followerLag(),
     mount: [
       corsForApi(services.config.CORS_ORIGINS),
       ...(upgradeWebSocket ? [realtimeRoutes({ hub, upgradeWebSocket })] : []),

@@ -38,6 +38,7 @@ export const configSchema = z.object({
   TYPING_TIMEOUT_MS: int(6000, 1),
   WS_MAX_BUFFERED_BYTES: int(1024 * 1024, 1024),
   WS_PING_INTERVAL_MS: int(30_000, 10),
+  READY_MAX_LAG_SECONDS: z.coerce.number().positive().default(30),
   METRICS_TOKEN: optionalString.pipe(
     z.string().min(16, 'METRICS_TOKEN needs at least 16 characters').optional(),
   ),

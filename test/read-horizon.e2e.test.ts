@@ -26,7 +26,7 @@ beforeAll(async () => {
   pg = await startPrivatePostgres()
   admin = postgres(pg.urlOf('postgres'), { max: 1, onnotice: () => {} })
   await admin`create database other`
-  const config = realtimeConfig({ DATABASE_URL: pg.url })
+  const config = realtimeConfig({ DATABASE_URL: pg.url, READY_MAX_LAG_SECONDS: '1' })
   const log = createLogger('silent')
   const db = await openDatabase({ url: pg.url, max: 6 })
   const services = await createServices(config, log, { db })
@@ -153,5 +153,55 @@ describe('the read horizon', () => {
     } finally {
       await sql.end()
     }
+  })
+
+  it('/readyz says lagging while an appender holds delivery back, and ready once it ends', async () => {
+    const ready = await (await fetch(`${server.url}/readyz`)).json()
+    expect(ready).toMatchObject({ status: 'ready', lag: { events: 0 } })
+    const sql = postgres(pg.url, { max: 1, onnotice: () => {} })
+    let release!: () => void
+    const released = new Promise<void>((r) => {
+      release = r
+    })
+    let locked!: () => void
+    const holding = new Promise<void>((r) => {
+      locked = r
+    })
+    const stuck = sql.begin(async (tx) => {
+      await takeAppendLock(tx as never)
+      await tx`select pg_current_xact_id()`
+      locked()
+      await released
+    })
+    try {
+      await holding
+      const token = await issueToken(RT_SECRET, uniqueUser('a'))
+      const sent = await fetch(`${server.url}/api/chat/send`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ receiverId: uniqueUser('b'), content: 'held back' }),
+      })
+      expect(sent.status).toBe(201)
+      // committed, but behind an appender that has not ended: the follower cannot read it yet
+      let answer: { status: number; body: { status: string; lag?: { events: number } } }
+      do {
+        await sleep(200)
+        const res = await fetch(`${server.url}/readyz`)
+        answer = { status: res.status, body: await res.json() }
+      } while (answer.status === 200)
+      expect(answer.status).toBe(503)
+      expect(answer.body.status).toBe('lagging')
+      expect(answer.body.lag!.events).toBeGreaterThanOrEqual(1)
+    } finally {
+      release()
+      await stuck
+      await sql.end()
+    }
+    let after: Response
+    do {
+      await sleep(100)
+      after = await fetch(`${server.url}/readyz`)
+    } while (after.status !== 200)
+    expect(await after.json()).toMatchObject({ status: 'ready', lag: { events: 0 } })
   })
 })

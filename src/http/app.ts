@@ -18,6 +18,8 @@ export type AppOptions = {
   upgradeWebSocket?: UpgradeWebSocket
   /** Extra route groups mounted by the entry point (realtime, audit, chat). */
   mount?: ((app: OpenAPIHono<Env>) => void)[]
+  /** How far behind the log this process's follower is (for /readyz); none: not checked. */
+  followerLag?: () => Promise<{ events: number; seconds: number }>
 }
 
 /** The Hono application: runtime-neutral, everything it needs passed in. */
@@ -56,7 +58,19 @@ export function createApp(services: Services, options: AppOptions = {}) {
     try {
       const pending = await pendingMigrations(services.db.sql)
       if (pending.length) return c.json({ status: 'migrating', pending }, 503)
-      return c.json({ status: 'ready' })
+      const lag = await options.followerLag?.()
+      const maxLag = services.config.READY_MAX_LAG_SECONDS
+      if (lag && lag.seconds > maxLag) {
+        return c.json(
+          {
+            status: 'lagging',
+            reason: `the log follower is ${Math.round(lag.seconds)} s behind (limit ${maxLag} s)`,
+            lag,
+          },
+          503,
+        )
+      }
+      return c.json({ status: 'ready', ...(lag ? { lag } : {}) })
     } catch (error) {
       c.get('log').warn('not ready', { error })
       return c.json({ status: 'unavailable', reason: 'database unreachable' }, 503)

@@ -91,7 +91,12 @@ export class Hub {
       onWake: (reason) => services.metrics.logWakes.inc({ reason }),
     })
     services.metrics.setSocketProbe(() => this.connections.size)
-    services.metrics.setLagProbe(() => followerLag(this.follower.reader, this.follower.cursor))
+    services.metrics.setLagProbe(() => this.followerLag())
+  }
+
+  /** How far this process's follower is behind the committed log (events, seconds). */
+  followerLag(): Promise<{ events: number; seconds: number }> {
+    return followerLag(this.follower.reader, this.follower.cursor)
   }
 
   async start(): Promise<void> {
