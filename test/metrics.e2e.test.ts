@@ -89,6 +89,9 @@ describe('GET /metrics', () => {
       sample(before, 'eventchat_ws_frames_out_total'),
     )
     expect(after).toMatch(/^eventchat_log_wakes_total\{reason="(notify|poll|resync)"\} \d+$/m)
+    expect(sample(after, 'eventchat_log_events_read_total')).toBeGreaterThan(
+      sample(before, 'eventchat_log_events_read_total'),
+    )
     expect(after).toMatch(/^eventchat_log_follower_lag_events \d+$/m)
     expect(after).toMatch(/^eventchat_log_follower_lag_seconds [\d.e+-]+$/m)
   })

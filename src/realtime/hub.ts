@@ -307,6 +307,7 @@ export class Hub {
 
   /** Routes a batch of log events, in log order, to the sockets allowed to see each. */
   private async route(events: RecordedEvent[]): Promise<void> {
+    this.services.metrics.eventsDelivered.inc(events.length)
     const prepared = await prepareEvents(this.follower.reader, events, this.cache.kindOf)
     events.forEach((event, i) => {
       this.cache.apply(event)
