@@ -17,6 +17,7 @@ export const configSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,40}$/, 'a lowercase SQL identifier')
     .default('public'),
   DATABASE_POOL_SIZE: int(10, 1),
+  COMMAND_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(256),
   JWT_SECRET: optionalString.pipe(
     z.string().min(32, 'JWT_SECRET needs at least 32 characters').optional(),
   ),

@@ -1,13 +1,13 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bytesToHex } from '@noble/hashes/utils.js'
+import { createCommandBatcher } from './application/command-batcher.ts'
 import { type Config, databaseOptions } from './config.ts'
 import type { ConversationCommand } from './domain/commands.ts'
-import {
-  type CommandOptions,
-  type CommandOutcome,
-  handleCommand,
-  type InlineProjection,
+import type {
+  CommandOptions,
+  CommandOutcome,
+  InlineProjection,
 } from './eventstore/command-handler.ts'
 import { type Database, openDatabase } from './eventstore/database.ts'
 import { createLogNotifier } from './eventstore/log-notifier.ts'
@@ -27,7 +27,10 @@ export type Services = {
   devSecret: string | null
   rateLimiter: RateLimiter
   clock: () => Date
-  /** Decides and appends a command (with inline projections), then wakes the log followers. */
+  /**
+   * Decides and appends a command (with inline projections) in the process's next batch
+   * (group commit), then wakes the log followers.
+   */
   execute(command: ConversationCommand, options: CommandOptions): Promise<CommandOutcome>
 }
 
@@ -64,6 +67,13 @@ export async function createServices(
   })
   const notifyLogGrew = createLogNotifier(db.signals)
   const projections = overrides.projections ?? applyProjections
+  const batcher = createCommandBatcher({
+    sql: db.sql,
+    writer: db.writer,
+    projections,
+    onAppended: notifyLogGrew,
+    maxBatchSize: config.COMMAND_BATCH_MAX,
+  })
   return {
     config,
     db,
@@ -75,12 +85,7 @@ export async function createServices(
       burst: config.RATE_LIMIT_BURST,
     }),
     clock: overrides.clock ?? (() => new Date()),
-    execute: (command, options) =>
-      handleCommand(
-        { sql: db.sql, writer: db.writer, projections, onAppended: notifyLogGrew },
-        command,
-        options,
-      ),
+    execute: (command, options) => batcher.execute(command, options),
   }
 }
 

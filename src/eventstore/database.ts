@@ -17,10 +17,10 @@ export type DatabaseOptions = {
 export type Database = {
   sql: Sql
   /**
-   * A pool used only for command transactions (`begin`). postgres.js 3.4.9 can send BEGIN
-   * without reserving the connection when BEGIN is pipelined onto a busy one (porsager/postgres
-   * #823, #1189); in a pool that runs nothing but transactions every connection is either idle
-   * or reserved, so BEGIN always lands on an idle one. The same as `sql` in embedded mode.
+   * One connection used only for the command batcher's transactions, one at a time. postgres.js
+   * 3.4.9 can send BEGIN without reserving the connection when BEGIN is pipelined onto a busy
+   * one (porsager/postgres #823, #1189); a connection that runs nothing but one transaction
+   * after another is always idle when BEGIN is sent. The same as `sql` in embedded mode.
    */
   writer?: Sql
   mode: 'postgres' | 'embedded'
@@ -42,9 +42,9 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       await admin.unsafe(`create schema if not exists ${schema}`)
       await admin.end()
     }
-    // The pool size is shared: half for transactions, the rest for everything else.
+    // One connection writes (the batcher has one transaction in flight), the rest read.
     const total = Math.max(2, options.max ?? 10)
-    const writers = Math.ceil(total / 2)
+    const writers = 1
     const sql = postgres(options.url, {
       max: total - writers,
       onnotice: quiet,

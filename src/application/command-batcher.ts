@@ -1,0 +1,419 @@
+import type { ConversationCommand } from '../domain/commands.ts'
+import { targetMessageId } from '../domain/commands.ts'
+import {
+  type ConversationState,
+  decide,
+  evolve,
+  evolveMessage,
+  type MessageFacts,
+} from '../domain/conversation.ts'
+import type { ConversationEvent } from '../domain/events.ts'
+import { appendBatch, type StreamAppend } from '../eventstore/batch-append.ts'
+import {
+  type CommandOptions,
+  type CommandOutcome,
+  type InlineProjection,
+  TooMuchContentionError,
+} from '../eventstore/command-handler.ts'
+import { EventSchemaError } from '../eventstore/errors.ts'
+import type { EventMetadata, RecordedEvent } from '../eventstore/event-store.ts'
+import type { Sql } from '../eventstore/sql.ts'
+import {
+  type BatchDecisionState,
+  clientKey,
+  loadBatchDecisionState,
+  type StoredOutcome,
+} from './batch-decision-state.ts'
+import {
+  CommandResultRaceError,
+  type CommandResultRow,
+  writeCommandResults,
+  writeMessageFacts,
+} from './batch-writes.ts'
+import { chatEventRegistry } from './chat-event-registry.ts'
+
+/** How often a command's conversation may be changed by another process before we give up. */
+export const MAX_CONFLICTS = 10
+/** How often a whole batch is retried after a transient database error (deadlock, id race). */
+export const MAX_BATCH_RETRIES = 5
+
+export type CommandBatcherDeps = {
+  /** Reads the decision state before each batch (outside its transaction). */
+  sql: Sql
+  /** Runs the batch transactions, one at a time; `sql` when absent. */
+  writer?: Sql
+  projections?: InlineProjection
+  /** Called after each commit that appended events, with all of them in log order. */
+  onAppended?: (events: RecordedEvent[]) => void
+  /** The most commands one transaction takes. */
+  maxBatchSize: number
+}
+
+export type CommandBatcher = {
+  /** Decides and appends a command; settles after the batch it joined has committed. */
+  execute(command: ConversationCommand, options: CommandOptions): Promise<CommandOutcome>
+}
+
+type Pending = {
+  command: ConversationCommand
+  options: CommandOptions
+  clientId: string | null
+  metadata: EventMetadata
+  conflicts: number
+  retries: number
+  resolve(outcome: CommandOutcome): void
+  reject(error: unknown): void
+}
+
+/** What deciding made of one command of a batch. */
+type Plan =
+  | { kind: 'earlier'; outcome: StoredOutcome }
+  | { kind: 'rejected'; error: unknown }
+  | { kind: 'noop' }
+  | { kind: 'append'; from: number; count: number }
+  | { kind: 'same-as'; leader: Pending }
+
+/** One conversation while its commands of the batch are decided. */
+type StreamWork = {
+  expectedVersion: number
+  previousHash: string | null
+  state: ConversationState | null
+  events: ConversationEvent[]
+  metadata: EventMetadata[]
+  recordedAt: string[]
+}
+
+/**
+ * Group commit for one process. Commands queue here; whenever no batch is being written, the
+ * queued ones (at most `maxBatchSize`) become the next batch: decided in arrival order, each
+ * against the state the previous command of its conversation left, then written in ONE
+ * transaction. A command arriving at an idle process starts a batch at once (no timer).
+ *
+ * Outcomes, each settled only after the commit: a domain rejection fails its own command only;
+ * a conversation another process moved meanwhile has just its commands decided again (503
+ * after MAX_CONFLICTS); a database error fails every command of the batch (or retries the whole
+ * batch when it is transient) and, being one transaction, leaves nothing of it behind.
+ */
+export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
+  const queue: Pending[] = []
+  let draining = false
+  const writer = deps.writer ?? deps.sql
+  const maxBatchSize = Math.max(1, deps.maxBatchSize)
+
+  async function drain() {
+    try {
+      while (queue.length > 0) {
+        const batch = queue.splice(0, maxBatchSize)
+        const again = await runBatch(batch)
+        queue.unshift(...again)
+      }
+    } finally {
+      draining = false
+    }
+  }
+
+  /** Writes one batch; returns the commands to decide again (at the head of the queue). */
+  async function runBatch(batch: Pending[]): Promise<Pending[]> {
+    let loaded: BatchDecisionState
+    try {
+      loaded = await loadBatchDecisionState(deps.sql, wantedFor(batch))
+    } catch (error) {
+      for (const p of batch) p.reject(error)
+      return []
+    }
+
+    const streams = new Map<string, StreamWork>()
+    const facts = new Map(loaded.facts)
+    const plans = new Map<Pending, Plan>()
+    const leaders = new Map<string, Pending>()
+    for (const p of batch) {
+      const key = p.clientId === null ? null : clientKey(p.options.actorId, p.clientId)
+      const earlier = key === null ? undefined : loaded.earlier.get(key)
+      if (earlier) {
+        plans.set(p, { kind: 'earlier', outcome: earlier })
+        continue
+      }
+      const leader = key === null ? undefined : leaders.get(key)
+      if (leader) {
+        plans.set(p, { kind: 'same-as', leader })
+        continue
+      }
+      const work = streamWork(streams, loaded, p.command.conversationId)
+      const plan = decideOne(p, work, facts)
+      plans.set(p, plan)
+      if (plan.kind === 'append' && key !== null) leaders.set(key, p)
+    }
+
+    const appends: StreamAppend[] = [...streams.entries()]
+      .filter(([, w]) => w.events.length > 0)
+      .map(([streamId, w]) => ({
+        streamId,
+        expectedVersion: w.expectedVersion,
+        previousHash: w.previousHash,
+        state: w.state,
+        events: w.events.map((e, i) => ({
+          type: e.type,
+          data: e.data as Record<string, unknown>,
+          metadata: w.metadata[i],
+          recordedAt: w.recordedAt[i]!,
+        })),
+      }))
+
+    let recorded = new Map<string, RecordedEvent[]>()
+    let conflicts = new Set<string>()
+    if (appends.length > 0) {
+      try {
+        ;({ recorded, conflicts } = await writer.begin(async (tx) => {
+          // The append is the first statement of the transaction.
+          const result = await appendBatch(tx, appends, chatEventRegistry)
+          const byStream = new Map<string, RecordedEvent[]>()
+          for (const [streamId, landed] of result.appended) {
+            const w = streams.get(streamId)!
+            byStream.set(
+              streamId,
+              landed.map(
+                (at, i) =>
+                  ({
+                    ...w.events[i]!,
+                    ...at,
+                    metadata: w.metadata[i]!,
+                    erased: false,
+                  }) as RecordedEvent,
+              ),
+            )
+          }
+          const all = [...byStream.values()].flat().sort((a, b) => a.position - b.position)
+          const lost = new Set(result.conflicts)
+          const results: CommandResultRow[] = []
+          for (const [p, plan] of plans) {
+            if (plan.kind !== 'append' || p.clientId === null) continue
+            const events = byStream.get(p.command.conversationId)
+            if (!events || lost.has(p.command.conversationId)) continue
+            results.push({
+              actorId: p.options.actorId,
+              clientId: p.clientId,
+              commandType: p.command.type,
+              outcome: storedOutcome(p, events[plan.from + plan.count - 1]!.position),
+              recordedAt: p.options.now,
+            })
+          }
+          // These statements do not depend on each other's results: all are sent before any is
+          // awaited, so the connection pipelines them (in order).
+          const pending: Promise<unknown>[] = [
+            ...writeMessageFacts(tx, all),
+            writeCommandResults(tx, results),
+          ]
+          if (deps.projections && all.length > 0) pending.push(deps.projections(tx, all))
+          await Promise.all(pending)
+          return { recorded: byStream, conflicts: lost }
+        }))
+      } catch (error) {
+        if (!isTransient(error)) {
+          for (const p of batch) p.reject(error)
+          return []
+        }
+        const again: Pending[] = []
+        for (const p of batch) {
+          p.retries++
+          if (p.retries > MAX_BATCH_RETRIES) p.reject(error)
+          else again.push(p)
+        }
+        return again
+      }
+      const all = [...recorded.values()].flat().sort((a, b) => a.position - b.position)
+      if (all.length > 0) deps.onAppended?.(all)
+    }
+
+    const again: Pending[] = []
+    const requeued = new Set<Pending>()
+    const answers = new Map<Pending, CommandOutcome>()
+    for (const p of batch) {
+      const plan = plans.get(p)!
+      const streamLost =
+        conflicts.has(p.command.conversationId) ||
+        (plan.kind === 'same-as' && requeued.has(plan.leader))
+      if (streamLost && plan.kind !== 'earlier') {
+        p.conflicts++
+        if (p.conflicts > MAX_CONFLICTS) {
+          p.reject(new TooMuchContentionError(p.command.conversationId, MAX_CONFLICTS))
+        } else {
+          again.push(p)
+          requeued.add(p)
+        }
+        continue
+      }
+      settle(p, plan, recorded, answers)
+    }
+    return again
+  }
+
+  return {
+    execute(command, options) {
+      return new Promise<CommandOutcome>((resolve, reject) => {
+        const clientId = options.clientCommandId ?? null
+        const commandId = clientId ?? crypto.randomUUID()
+        queue.push({
+          command,
+          options,
+          clientId,
+          metadata: {
+            actorId: options.actorId,
+            commandId,
+            correlationId: options.correlationId ?? commandId,
+            causationId: options.causationId ?? null,
+          },
+          conflicts: 0,
+          retries: 0,
+          resolve,
+          reject,
+        })
+        if (!draining) {
+          draining = true
+          // A microtask, not a timer: commands issued in the same tick share the first batch.
+          queueMicrotask(() => void drain())
+        }
+      })
+    },
+  }
+}
+
+function wantedFor(batch: Pending[]) {
+  const streamIds = new Set<string>()
+  const messageIds = new Set<string>()
+  const clientIds = new Map<string, { actorId: string; clientId: string }>()
+  for (const p of batch) {
+    streamIds.add(p.command.conversationId)
+    const target = targetMessageId(p.command)
+    if (target) messageIds.add(target)
+    if (p.clientId !== null) {
+      clientIds.set(clientKey(p.options.actorId, p.clientId), {
+        actorId: p.options.actorId,
+        clientId: p.clientId,
+      })
+    }
+  }
+  return {
+    streamIds: [...streamIds],
+    messageIds: [...messageIds],
+    clientIds: [...clientIds.values()],
+  }
+}
+
+function streamWork(
+  streams: Map<string, StreamWork>,
+  loaded: BatchDecisionState,
+  streamId: string,
+): StreamWork {
+  let work = streams.get(streamId)
+  if (!work) {
+    const stored = loaded.streams.get(streamId)
+    work = {
+      expectedVersion: stored?.state.version ?? 0,
+      previousHash: stored?.lastHash ?? null,
+      state: stored?.state ?? null,
+      events: [],
+      metadata: [],
+      recordedAt: [],
+    }
+    streams.set(streamId, work)
+  }
+  return work
+}
+
+/** Decides one command against the state its conversation is in so far in this batch. */
+function decideOne(p: Pending, work: StreamWork, facts: Map<string, MessageFacts>): Plan {
+  const target = targetMessageId(p.command)
+  let events: ConversationEvent[]
+  try {
+    events = decide(
+      p.command,
+      { conversation: work.state, message: target ? (facts.get(target) ?? null) : null },
+      { actorId: p.options.actorId, now: p.options.now },
+    )
+    // Checked here, so that an invalid event fails its own command and not the whole batch.
+    let version = work.state?.version ?? 0
+    for (const event of events) {
+      version++
+      const issues = chatEventRegistry.validate(event.type, event.data)
+      if (issues !== null) {
+        throw new EventSchemaError(
+          { streamId: p.command.conversationId, version, type: event.type },
+          chatEventRegistry.currentVersion(event.type),
+          issues,
+        )
+      }
+    }
+  } catch (error) {
+    return { kind: 'rejected', error }
+  }
+  if (events.length === 0) return { kind: 'noop' }
+  const from = work.events.length
+  for (const event of events) {
+    work.state = evolve(work.state, event)
+    if (event.type === 'MessageSent' || event.type === 'MessageDeleted') {
+      const id = event.data.messageId
+      const next = evolveMessage(facts.get(id) ?? null, event, work.state.version)
+      if (next) facts.set(id, next)
+    }
+    work.events.push(event)
+    work.metadata.push(p.metadata)
+    work.recordedAt.push(p.options.now)
+  }
+  return { kind: 'append', from, count: events.length }
+}
+
+function messageIdOf(command: ConversationCommand): string | null {
+  return command.type === 'SendMessage' ? command.messageId : null
+}
+
+function storedOutcome(p: Pending, position: number | null): StoredOutcome {
+  return { conversationId: p.command.conversationId, messageId: messageIdOf(p.command), position }
+}
+
+/** Settles a command whose batch committed; a `same-as` command follows its leader's answer. */
+function settle(
+  p: Pending,
+  plan: Plan,
+  recorded: Map<string, RecordedEvent[]>,
+  answers: Map<Pending, CommandOutcome>,
+) {
+  let outcome: CommandOutcome
+  switch (plan.kind) {
+    case 'earlier':
+      outcome = { ...plan.outcome, duplicate: true, events: [] }
+      break
+    case 'rejected':
+      p.reject(plan.error)
+      return
+    case 'noop':
+      outcome = { ...storedOutcome(p, null), duplicate: false, events: [] }
+      break
+    case 'append': {
+      const events = recorded
+        .get(p.command.conversationId)!
+        .slice(plan.from, plan.from + plan.count)
+      outcome = { ...storedOutcome(p, events.at(-1)!.position), duplicate: false, events }
+      break
+    }
+    case 'same-as': {
+      // As a retry after the commit would: the leader's answer, nothing new appended.
+      const first = answers.get(plan.leader)!
+      outcome = { ...first, duplicate: true, events: [] }
+      break
+    }
+    default: {
+      const _exhaustive: never = plan
+      throw new Error(`unknown plan ${JSON.stringify(_exhaustive)}`)
+    }
+  }
+  answers.set(p, outcome)
+  p.resolve(outcome)
+}
+
+/** Errors after which the same batch, decided again, can succeed. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof CommandResultRaceError) return true
+  const code = (error as { code?: string })?.code
+  // deadlock between two processes' batches; serialization failure
+  return code === '40P01' || code === '40001'
+}
