@@ -73,6 +73,7 @@ export async function createServices(
     projections,
     onAppended: notifyLogGrew,
     maxBatchSize: config.COMMAND_BATCH_MAX,
+    log,
   })
   return {
     config,

@@ -11,6 +11,7 @@ import {
 import type { Database } from '../src/eventstore/database.ts'
 import { readStream } from '../src/eventstore/event-store.ts'
 import { applyProjections } from '../src/projections/index.ts'
+import { captureLogger } from './support/capture-logger.ts'
 import { createTestDatabase } from './support/test-database.ts'
 
 // Two databases: one fed through the batcher with every command issued at once, the other one
@@ -459,5 +460,61 @@ describe('command batcher', () => {
     // positions ascend with versions
     const positions = events.map((e) => e.position)
     expect(positions).toEqual([...positions].sort((x, y) => x - y))
+  })
+
+  it('two batchers (two processes) on one conversation: a lost race re-decides, nothing is lost', async () => {
+    const run = crypto.randomUUID().slice(0, 8)
+    const senders = Array.from({ length: 4 }, (_, i) => `${run}-s${i}`)
+    const id = `${run}-g`
+    const { log, lines } = captureLogger()
+    const [one, two] = [0, 1].map(() =>
+      createCommandBatcher({
+        sql: batched.sql,
+        writer: batched.writer,
+        projections: applyProjections,
+        maxBatchSize: 8,
+        log,
+      }),
+    ) as [ReturnType<typeof batcherOn>, ReturnType<typeof batcherOn>]
+    await one.execute(
+      {
+        type: 'StartConversation',
+        conversationId: id,
+        kind: 'group',
+        participantIds: senders.slice(1),
+        title: 'shared',
+      },
+      { actorId: senders[0]!, now: new Date().toISOString() },
+    )
+    await Promise.all(
+      senders.flatMap((s) =>
+        [one, two].map(async (batcher, b) => {
+          for (let i = 0; i < 25; i++) {
+            await batcher.execute(
+              {
+                type: 'SendMessage',
+                conversationId: id,
+                messageId: newId(),
+                content: `${s}/${b}:${i}`,
+              },
+              { actorId: s, now: new Date().toISOString(), clientCommandId: `${b}-${i}` },
+            )
+          }
+        }),
+      ),
+    )
+    const contents = (await readStream(batched.sql, id))
+      .filter((e) => e.type === 'MessageSent')
+      .map((e) => (e.data as { content: string }).content)
+    expect(contents).toHaveLength(200)
+    for (const s of senders) {
+      for (const b of [0, 1]) {
+        expect(contents.filter((c) => c.startsWith(`${s}/${b}:`))).toEqual(
+          Array.from({ length: 25 }, (_, i) => `${s}/${b}:${i}`),
+        )
+      }
+    }
+    // the batchers did race (each read a version the other then moved on)
+    expect(lines.filter((l) => l.msg.startsWith('conversations changed')).length).toBeGreaterThan(0)
   })
 })

@@ -23,7 +23,8 @@ export const clientKey = (actorId: string, clientId: string) => `${actorId}\u000
 /**
  * What deciding a batch needs, in one round trip (three statements sent together): the
  * snapshots of its conversations, the facts of the messages its commands point at, and the
- * outcomes of earlier commands with the same client ids.
+ * outcomes of earlier commands with the same client ids. With `lock` (inside a transaction) the
+ * conversations are locked until it ends, in id order, so two processes never deadlock on them.
  */
 export async function loadBatchDecisionState(
   sql: Queryable,
@@ -32,11 +33,13 @@ export async function loadBatchDecisionState(
     messageIds: string[]
     clientIds: { actorId: string; clientId: string }[]
   },
+  options: { lock?: boolean } = {},
 ): Promise<BatchDecisionState> {
   const [streams, facts, earlier] = await Promise.all([
     sql<{ stream_id: string; state: ConversationState; last_hash: string }[]>`
       select stream_id, state, last_hash from streams
-      where stream_id = any(${wanted.streamIds}::text[])`,
+      where stream_id = any(${wanted.streamIds}::text[])
+      ${options.lock ? sql`order by stream_id for update` : sql``}`,
     wanted.messageIds.length === 0
       ? []
       : sql<

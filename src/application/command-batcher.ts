@@ -17,7 +17,8 @@ import {
 } from '../eventstore/command-handler.ts'
 import { EventSchemaError } from '../eventstore/errors.ts'
 import type { EventMetadata, RecordedEvent } from '../eventstore/event-store.ts'
-import type { Sql } from '../eventstore/sql.ts'
+import type { Sql, Tx } from '../eventstore/sql.ts'
+import type { Logger } from '../logger.ts'
 import {
   type BatchDecisionState,
   clientKey,
@@ -47,6 +48,8 @@ export type CommandBatcherDeps = {
   onAppended?: (events: RecordedEvent[]) => void
   /** The most commands one transaction takes. */
   maxBatchSize: number
+  /** Says (debug) when another process moved a conversation and its commands are re-decided. */
+  log?: Logger
 }
 
 export type CommandBatcher = {
@@ -114,121 +117,53 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
 
   /** Writes one batch; returns the commands to decide again (at the head of the queue). */
   async function runBatch(batch: Pending[]): Promise<Pending[]> {
-    let loaded: BatchDecisionState
+    // Commands that lost a race to another process are decided again inside the transaction,
+    // on their conversations read `for update`: this time no one can move them in between, so a
+    // busy conversation shared by processes cannot starve one of them.
+    const locked = batch.some((p) => p.conflicts > 0)
+    let planned: PlannedBatch
+    let written: WrittenBatch = { recorded: new Map(), conflicts: new Set() }
     try {
-      loaded = await loadBatchDecisionState(deps.sql, wantedFor(batch))
-    } catch (error) {
-      for (const p of batch) p.reject(error)
-      return []
-    }
-
-    const streams = new Map<string, StreamWork>()
-    const facts = new Map(loaded.facts)
-    const plans = new Map<Pending, Plan>()
-    const leaders = new Map<string, Pending>()
-    for (const p of batch) {
-      const key = p.clientId === null ? null : clientKey(p.options.actorId, p.clientId)
-      const earlier = key === null ? undefined : loaded.earlier.get(key)
-      if (earlier) {
-        plans.set(p, { kind: 'earlier', outcome: earlier })
-        continue
-      }
-      const leader = key === null ? undefined : leaders.get(key)
-      if (leader) {
-        plans.set(p, { kind: 'same-as', leader })
-        continue
-      }
-      const work = streamWork(streams, loaded, p.command.conversationId)
-      const plan = decideOne(p, work, facts)
-      plans.set(p, plan)
-      if (plan.kind === 'append' && key !== null) leaders.set(key, p)
-    }
-
-    const appends: StreamAppend[] = [...streams.entries()]
-      .filter(([, w]) => w.events.length > 0)
-      .map(([streamId, w]) => ({
-        streamId,
-        expectedVersion: w.expectedVersion,
-        previousHash: w.previousHash,
-        state: w.state,
-        events: w.events.map((e, i) => ({
-          type: e.type,
-          data: e.data as Record<string, unknown>,
-          metadata: w.metadata[i],
-          recordedAt: w.recordedAt[i]!,
-        })),
-      }))
-
-    let recorded = new Map<string, RecordedEvent[]>()
-    let conflicts = new Set<string>()
-    if (appends.length > 0) {
-      try {
-        ;({ recorded, conflicts } = await writer.begin(async (tx) => {
-          // The append is the first statement of the transaction.
-          const result = await appendBatch(tx, appends, chatEventRegistry)
-          const byStream = new Map<string, RecordedEvent[]>()
-          for (const [streamId, landed] of result.appended) {
-            const w = streams.get(streamId)!
-            byStream.set(
-              streamId,
-              landed.map(
-                (at, i) =>
-                  ({
-                    ...w.events[i]!,
-                    ...at,
-                    metadata: w.metadata[i]!,
-                    erased: false,
-                  }) as RecordedEvent,
-              ),
-            )
-          }
-          const all = [...byStream.values()].flat().sort((a, b) => a.position - b.position)
-          const lost = new Set(result.conflicts)
-          const results: CommandResultRow[] = []
-          for (const [p, plan] of plans) {
-            if (plan.kind !== 'append' || p.clientId === null) continue
-            const events = byStream.get(p.command.conversationId)
-            if (!events || lost.has(p.command.conversationId)) continue
-            results.push({
-              actorId: p.options.actorId,
-              clientId: p.clientId,
-              commandType: p.command.type,
-              outcome: storedOutcome(p, events[plan.from + plan.count - 1]!.position),
-              recordedAt: p.options.now,
-            })
-          }
-          // These statements do not depend on each other's results: all are sent before any is
-          // awaited, so the connection pipelines them (in order).
-          const pending: Promise<unknown>[] = [
-            ...writeMessageFacts(tx, all),
-            writeCommandResults(tx, results),
-          ]
-          if (deps.projections && all.length > 0) pending.push(deps.projections(tx, all))
-          await Promise.all(pending)
-          return { recorded: byStream, conflicts: lost }
+      if (locked) {
+        ;({ planned, written } = await writer.begin(async (tx) => {
+          const loaded = await loadBatchDecisionState(tx, wantedFor(batch), { lock: true })
+          const planned = planBatch(batch, loaded)
+          return { planned, written: await writeBatch(tx, planned, deps.projections) }
         }))
-      } catch (error) {
-        if (!isTransient(error)) {
-          for (const p of batch) p.reject(error)
-          return []
+      } else {
+        planned = planBatch(batch, await loadBatchDecisionState(deps.sql, wantedFor(batch)))
+        if (planned.appends.length > 0) {
+          // The append is the first statement of the transaction.
+          written = await writer.begin((tx) => writeBatch(tx, planned, deps.projections))
         }
-        const again: Pending[] = []
-        for (const p of batch) {
-          p.retries++
-          if (p.retries > MAX_BATCH_RETRIES) p.reject(error)
-          else again.push(p)
-        }
-        return again
       }
-      const all = [...recorded.values()].flat().sort((a, b) => a.position - b.position)
-      if (all.length > 0) deps.onAppended?.(all)
+    } catch (error) {
+      if (!isTransient(error)) {
+        for (const p of batch) p.reject(error)
+        return []
+      }
+      const again: Pending[] = []
+      for (const p of batch) {
+        p.retries++
+        if (p.retries > MAX_BATCH_RETRIES) p.reject(error)
+        else again.push(p)
+      }
+      return again
+    }
+    const { recorded, conflicts } = written
+    const all = [...recorded.values()].flat().sort((a, b) => a.position - b.position)
+    if (all.length > 0) deps.onAppended?.(all)
+    if (conflicts.size > 0) {
+      deps.log?.debug('conversations changed by another process: deciding their commands again', {
+        conversations: [...conflicts],
+      })
     }
 
     const again: Pending[] = []
     const requeued = new Set<Pending>()
     const answers = new Map<Pending, CommandOutcome>()
     for (const p of batch) {
-      const plan = plans.get(p)!
+      const plan = planned.plans.get(p)!
       const streamLost =
         conflicts.has(p.command.conversationId) ||
         (plan.kind === 'same-as' && requeued.has(plan.leader))
@@ -275,6 +210,105 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
       })
     },
   }
+}
+
+type PlannedBatch = {
+  plans: Map<Pending, Plan>
+  streams: Map<string, StreamWork>
+  appends: StreamAppend[]
+}
+
+type WrittenBatch = {
+  /** Per conversation written, its events in version order. */
+  recorded: Map<string, RecordedEvent[]>
+  /** Conversations another process moved first: nothing of theirs was written. */
+  conflicts: Set<string>
+}
+
+/** Decides every command of the batch in arrival order (pure: no I/O). */
+function planBatch(batch: Pending[], loaded: BatchDecisionState): PlannedBatch {
+  const streams = new Map<string, StreamWork>()
+  const facts = new Map(loaded.facts)
+  const plans = new Map<Pending, Plan>()
+  const leaders = new Map<string, Pending>()
+  for (const p of batch) {
+    const key = p.clientId === null ? null : clientKey(p.options.actorId, p.clientId)
+    const earlier = key === null ? undefined : loaded.earlier.get(key)
+    if (earlier) {
+      plans.set(p, { kind: 'earlier', outcome: earlier })
+      continue
+    }
+    const leader = key === null ? undefined : leaders.get(key)
+    if (leader) {
+      plans.set(p, { kind: 'same-as', leader })
+      continue
+    }
+    const work = streamWork(streams, loaded, p.command.conversationId)
+    const plan = decideOne(p, work, facts)
+    plans.set(p, plan)
+    if (plan.kind === 'append' && key !== null) leaders.set(key, p)
+  }
+  const appends: StreamAppend[] = [...streams.entries()]
+    .filter(([, w]) => w.events.length > 0)
+    .map(([streamId, w]) => ({
+      streamId,
+      expectedVersion: w.expectedVersion,
+      previousHash: w.previousHash,
+      state: w.state,
+      events: w.events.map((e, i) => ({
+        type: e.type,
+        data: e.data as Record<string, unknown>,
+        metadata: w.metadata[i],
+        recordedAt: w.recordedAt[i]!,
+      })),
+    }))
+  return { plans, streams, appends }
+}
+
+/**
+ * Inside the batch transaction: appends every conversation's events (one statement), then the
+ * message facts, the idempotency records and the inline projections of those that landed.
+ */
+async function writeBatch(
+  tx: Tx,
+  planned: PlannedBatch,
+  projections: InlineProjection | undefined,
+): Promise<WrittenBatch> {
+  const result = await appendBatch(tx, planned.appends, chatEventRegistry)
+  const recorded = new Map<string, RecordedEvent[]>()
+  for (const [streamId, landed] of result.appended) {
+    const w = planned.streams.get(streamId)!
+    recorded.set(
+      streamId,
+      landed.map(
+        (at, i) =>
+          ({ ...w.events[i]!, ...at, metadata: w.metadata[i]!, erased: false }) as RecordedEvent,
+      ),
+    )
+  }
+  const all = [...recorded.values()].flat().sort((a, b) => a.position - b.position)
+  const results: CommandResultRow[] = []
+  for (const [p, plan] of planned.plans) {
+    if (plan.kind !== 'append' || p.clientId === null) continue
+    const events = recorded.get(p.command.conversationId)
+    if (!events) continue
+    results.push({
+      actorId: p.options.actorId,
+      clientId: p.clientId,
+      commandType: p.command.type,
+      outcome: storedOutcome(p, events[plan.from + plan.count - 1]!.position),
+      recordedAt: p.options.now,
+    })
+  }
+  // These statements do not depend on each other's results: all are sent before any is
+  // awaited, so the connection pipelines them (in order).
+  const pending: Promise<unknown>[] = [
+    ...writeMessageFacts(tx, all),
+    writeCommandResults(tx, results),
+  ]
+  if (projections && all.length > 0) pending.push(projections(tx, all))
+  await Promise.all(pending)
+  return { recorded, conflicts: new Set(result.conflicts) }
 }
 
 function wantedFor(batch: Pending[]) {
