@@ -7,9 +7,11 @@ import {
   type CommandOptions,
   type CommandOutcome,
   handleCommand,
+  TooMuchContentionError,
 } from '../src/eventstore/command-handler.ts'
 import type { Database } from '../src/eventstore/database.ts'
 import { readStream } from '../src/eventstore/event-store.ts'
+import { toApiError } from '../src/http/api-error.ts'
 import { applyProjections } from '../src/projections/index.ts'
 import { captureLogger } from './support/capture-logger.ts'
 import { createTestDatabase } from './support/test-database.ts'
@@ -516,5 +518,67 @@ describe('command batcher', () => {
     }
     // the batchers did race (each read a version the other then moved on)
     expect(lines.filter((l) => l.msg.startsWith('conversations changed')).length).toBeGreaterThan(0)
+  })
+
+  it('answers 503 contention (Retry-After) only when a conversation cannot make progress', async () => {
+    const run = crypto.randomUUID().slice(0, 8).replaceAll('-', '')
+    const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`] as const
+    const id = `${run}-g`
+    const batcher = batcherOn(batched)
+    await batcher.execute(
+      {
+        type: 'StartConversation',
+        conversationId: id,
+        kind: 'group',
+        participantIds: [b, c],
+        title: 't',
+      },
+      { actorId: a, now: new Date().toISOString() },
+    )
+    // Stands for other processes moving the conversation on every time: its stream row refuses
+    // every update, so each append of ours finds it "changed".
+    await batched.sql.unsafe(`
+      create function stuck_${run}() returns trigger language plpgsql as $$
+      begin
+        if old.stream_id = '${id}' then return null; end if;
+        return new;
+      end $$;
+      create trigger stuck_${run} before update on streams
+        for each row execute function stuck_${run}();`)
+    try {
+      const other = directConversationId(`${run}-x`, `${run}-y`)
+      const now = new Date().toISOString()
+      const [stuck, fine] = await Promise.allSettled([
+        batcher.execute(
+          { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'x' },
+          { actorId: b, now },
+        ),
+        batcher.execute(
+          {
+            type: 'SendMessage',
+            conversationId: other,
+            messageId: newId(),
+            content: 'y',
+            receiverId: `${run}-y`,
+          },
+          { actorId: `${run}-x`, now },
+        ),
+      ])
+      expect(fine.status).toBe('fulfilled')
+      expect(stuck.status).toBe('rejected')
+      const error = (stuck as PromiseRejectedResult).reason
+      expect(error).toBeInstanceOf(TooMuchContentionError)
+      const api = toApiError(error)!
+      expect(api.status).toBe(503)
+      expect(api.code).toBe('contention')
+      expect(api.headers?.['Retry-After']).toBe('1')
+      expect((await readStream(batched.sql, id)).map((e) => e.type)).toEqual([
+        'ConversationStarted',
+      ])
+    } finally {
+      await batched.sql.unsafe(
+        `drop trigger stuck_${run} on streams; drop function stuck_${run}();`,
+      )
+    }
   })
 })

@@ -68,6 +68,7 @@ const create = createRoute({
     401: errors[401],
     413: errors[413],
     415: errors[415],
+    503: errors[503],
   },
 })
 
@@ -142,6 +143,7 @@ const markRead = createRoute({
     404: errors[404],
     413: errors[413],
     415: errors[415],
+    503: errors[503],
   },
 })
 
@@ -165,6 +167,7 @@ const addParticipant = createRoute({
     404: errors[404],
     413: errors[413],
     415: errors[415],
+    503: errors[503],
   },
 })
 
@@ -180,6 +183,7 @@ const leave = createRoute({
     400: errors[400],
     401: errors[401],
     404: errors[404],
+    503: errors[503],
   },
 })
 

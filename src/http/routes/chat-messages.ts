@@ -43,6 +43,7 @@ const send = createRoute({
     413: errors[413],
     415: errors[415],
     429: errors[429],
+    503: errors[503],
   },
 })
 
@@ -72,6 +73,7 @@ const edit = createRoute({
     409: errors[409],
     413: errors[413],
     415: errors[415],
+    503: errors[503],
   },
 })
 
@@ -88,6 +90,7 @@ const remove = createRoute({
     401: errors[401],
     403: errors[403],
     404: errors[404],
+    503: errors[503],
   },
 })
 
