@@ -107,8 +107,12 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
     try {
       while (queue.length > 0) {
         const batch = queue.splice(0, maxBatchSize)
-        const again = await runBatch(batch)
-        queue.unshift(...again)
+        try {
+          queue.unshift(...(await runBatch(batch)))
+        } catch (error) {
+          // a bug, not a database error (those are handled in runBatch): no caller may hang
+          for (const p of batch) p.reject(error)
+        }
       }
     } finally {
       draining = false
