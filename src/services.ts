@@ -73,6 +73,9 @@ export async function createServices(
     projections,
     onAppended: notifyLogGrew,
     maxBatchSize: config.COMMAND_BATCH_MAX,
+    // never more transactions than writer connections (postgres.js #823/#1189: a BEGIN queued
+    // behind a busy connection may run inside its transaction); PGlite has one connection
+    maxInFlight: Math.min(config.COMMAND_BATCHES_IN_FLIGHT, db.writers ?? 1),
     log,
   })
   return {

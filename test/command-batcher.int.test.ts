@@ -27,8 +27,13 @@ afterAll(async () => {
   await Promise.all([batched?.close(), sequential?.close()])
 })
 
-const batcherOn = (db: Database, maxBatchSize = 256, projections = applyProjections) =>
-  createCommandBatcher({ sql: db.sql, writer: db.writer, projections, maxBatchSize })
+const batcherOn = (
+  db: Database,
+  maxBatchSize = 256,
+  projections = applyProjections,
+  maxInFlight = 1,
+) =>
+  createCommandBatcher({ sql: db.sql, writer: db.writer, projections, maxBatchSize, maxInFlight })
 
 type Step = { command: ConversationCommand; options: CommandOptions }
 
@@ -226,11 +231,12 @@ describe('command batcher', () => {
         scenario,
         fc.integer({ min: 1, max: 8 }),
         fc.boolean(),
-        async (raw, cap, withGroups) => {
+        fc.integer({ min: 1, max: 3 }),
+        async (raw, cap, withGroups, inFlight) => {
           const run = `r${runs++}-${crypto.randomUUID().slice(0, 6)}`
           const steps = materialize(run, raw, withGroups)
           const ids = [...new Set([...steps.map((s) => s.command.conversationId)])]
-          const together = batcherOn(batched, cap)
+          const together = batcherOn(batched, cap, applyProjections, inFlight)
           const concurrent = await Promise.allSettled(
             steps.map((s) => together.execute(s.command, s.options)),
           )
@@ -428,7 +434,7 @@ describe('command batcher', () => {
     const run = crypto.randomUUID().slice(0, 8)
     const senders = Array.from({ length: 50 }, (_, i) => `${run}-s${i}`)
     const id = `${run}-g`
-    const batcher = batcherOn(batched, 16)
+    const batcher = batcherOn(batched, 16, applyProjections, 3)
     await batcher.execute(
       {
         type: 'StartConversation',

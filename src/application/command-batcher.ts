@@ -41,13 +41,18 @@ export const MAX_BATCH_RETRIES = 5
 export type CommandBatcherDeps = {
   /** Reads the decision state before each batch (outside its transaction). */
   sql: Sql
-  /** Runs the batch transactions, one at a time; `sql` when absent. */
+  /** Runs the batch transactions (at most `maxInFlight` at once); `sql` when absent. */
   writer?: Sql
   projections?: InlineProjection
   /** Called after each commit that appended events, with all of them in log order. */
   onAppended?: (events: RecordedEvent[]) => void
   /** The most commands one transaction takes. */
   maxBatchSize: number
+  /**
+   * How many batches may be written at once (1 by default; more needs as many writer
+   * connections). Batches in flight together never share a conversation or a client id.
+   */
+  maxInFlight?: number
   /** Says (debug) when another process moved a conversation and its commands are re-decided. */
   log?: Logger
 }
@@ -87,10 +92,11 @@ type StreamWork = {
 }
 
 /**
- * Group commit for one process. Commands queue here; whenever no batch is being written, the
- * queued ones (at most `maxBatchSize`) become the next batch: decided in arrival order, each
- * against the state the previous command of its conversation left, then written in ONE
- * transaction. A command arriving at an idle process starts a batch at once (no timer).
+ * Group commit for one process. Commands queue here; whenever fewer than `maxInFlight` batches
+ * are being written, the queued ones (at most `maxBatchSize`, none of a conversation a batch in
+ * flight holds) become the next batch: decided in arrival order, each against the state the
+ * previous command of its conversation left, then written in ONE transaction. A command
+ * arriving at an idle process starts a batch at once (no timer).
  *
  * Outcomes, each settled only after the commit: a domain rejection fails its own command only;
  * a conversation another process moved meanwhile has just its commands decided again (503
@@ -98,24 +104,72 @@ type StreamWork = {
  * batch when it is transient) and, being one transaction, leaves nothing of it behind.
  */
 export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
-  const queue: Pending[] = []
-  let draining = false
+  let queue: Pending[] = []
+  let scheduled = false
+  let inFlight = 0
+  /** Conversations and client ids of the batches being written. */
+  const busyStreams = new Set<string>()
+  const busyKeys = new Set<string>()
   const writer = deps.writer ?? deps.sql
   const maxBatchSize = Math.max(1, deps.maxBatchSize)
+  const maxInFlight = Math.max(1, deps.maxInFlight ?? 1)
 
-  async function drain() {
-    try {
-      while (queue.length > 0) {
-        const batch = queue.splice(0, maxBatchSize)
-        try {
-          queue.unshift(...(await runBatch(batch)))
-        } catch (error) {
-          // a bug, not a database error (those are handled in runBatch): no caller may hang
-          for (const p of batch) p.reject(error)
-        }
+  const keyOf = (p: Pending) =>
+    p.clientId === null ? null : clientKey(p.options.actorId, p.clientId)
+
+  /**
+   * The next batch: queued commands in arrival order, leaving out (with every later command of
+   * theirs) conversations and client ids that a batch being written holds, so that a command is
+   * always decided on the state every earlier command of its conversation left.
+   */
+  function takeBatch(): Pending[] {
+    const batch: Pending[] = []
+    const rest: Pending[] = []
+    const held = new Set(busyStreams)
+    const heldKeys = new Set(busyKeys)
+    for (const p of queue) {
+      const key = keyOf(p)
+      const blocked =
+        batch.length >= maxBatchSize ||
+        held.has(p.command.conversationId) ||
+        (key !== null && heldKeys.has(key))
+      if (blocked) {
+        held.add(p.command.conversationId)
+        if (key !== null) heldKeys.add(key)
+        rest.push(p)
+      } else {
+        batch.push(p)
       }
-    } finally {
-      draining = false
+    }
+    queue = rest
+    return batch
+  }
+
+  /** Starts batches while there is room in flight and something that may be written. */
+  function pump() {
+    scheduled = false
+    while (inFlight < maxInFlight && queue.length > 0) {
+      const batch = takeBatch()
+      if (batch.length === 0) return
+      const streams = new Set(batch.map((p) => p.command.conversationId))
+      const keys = batch.map(keyOf).filter((k): k is string => k !== null)
+      for (const s of streams) busyStreams.add(s)
+      for (const k of keys) busyKeys.add(k)
+      inFlight++
+      void runBatch(batch)
+        // a bug, not a database error (those are handled in runBatch): no caller may hang
+        .catch((error) => {
+          for (const p of batch) p.reject(error)
+          return [] as Pending[]
+        })
+        .then((again) => {
+          for (const s of streams) busyStreams.delete(s)
+          for (const k of keys) busyKeys.delete(k)
+          inFlight--
+          // decided again before anything that arrived after them
+          queue = [...again, ...queue]
+          pump()
+        })
     }
   }
 
@@ -206,10 +260,10 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
           resolve,
           reject,
         })
-        if (!draining) {
-          draining = true
-          // A microtask, not a timer: commands issued in the same tick share the first batch.
-          queueMicrotask(() => void drain())
+        if (!scheduled && inFlight < maxInFlight) {
+          scheduled = true
+          // A microtask, not a timer: commands issued in the same tick share a batch.
+          queueMicrotask(pump)
         }
       })
     },

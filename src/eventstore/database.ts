@@ -12,17 +12,21 @@ export type DatabaseOptions = {
   schema?: string
   /** Pool size on PostgreSQL. */
   max?: number
+  /** Of those, connections for command transactions (`writer`); 1 by default. */
+  writers?: number
 }
 
 export type Database = {
   sql: Sql
   /**
-   * One connection used only for the command batcher's transactions, one at a time. postgres.js
-   * 3.4.9 can send BEGIN without reserving the connection when BEGIN is pipelined onto a busy
-   * one (porsager/postgres #823, #1189); a connection that runs nothing but one transaction
-   * after another is always idle when BEGIN is sent. The same as `sql` in embedded mode.
+   * Connections used only for the command batcher's transactions, as many as it runs at once.
+   * postgres.js 3.4.9 can send BEGIN without reserving the connection when BEGIN is pipelined
+   * onto a busy one (porsager/postgres #823, #1189); in a pool that never has more transactions
+   * than connections, one is always idle when BEGIN is sent. The same as `sql` in embedded mode.
    */
   writer?: Sql
+  /** How many connections `writer` has: at most that many transactions may run on it at once. */
+  writers?: number
   mode: 'postgres' | 'embedded'
   schema: string
   signals: Signals
@@ -42,9 +46,10 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       await admin.unsafe(`create schema if not exists ${schema}`)
       await admin.end()
     }
-    // One connection writes (the batcher has one transaction in flight), the rest read.
-    const total = Math.max(2, options.max ?? 10)
-    const writers = 1
+    // A few connections write (one per batch the batcher has in flight), the rest read; at
+    // least two read, since the log follower keeps one for itself.
+    const total = Math.max(3, options.max ?? 10)
+    const writers = Math.max(1, Math.min(options.writers ?? 1, total - 2))
     const sql = postgres(options.url, {
       max: total - writers,
       onnotice: quiet,
@@ -61,6 +66,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
     return {
       sql,
       writer,
+      writers,
       mode: 'postgres',
       schema,
       signals,
@@ -83,6 +89,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   return {
     sql,
     writer: sql,
+    writers: 1,
     mode: 'embedded',
     schema,
     signals,
