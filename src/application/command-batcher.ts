@@ -17,6 +17,7 @@ import {
 } from '../eventstore/command-handler.ts'
 import { EventSchemaError } from '../eventstore/errors.ts'
 import type { EventMetadata, RecordedEvent } from '../eventstore/event-store.ts'
+import { reservedTransaction } from '../eventstore/reserved-transaction.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
 import type { Logger } from '../logger.ts'
 import {
@@ -183,7 +184,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
     let written: WrittenBatch = { recorded: new Map(), conflicts: new Set() }
     try {
       if (locked) {
-        ;({ planned, written } = await writer.begin(async (tx) => {
+        ;({ planned, written } = await reservedTransaction(writer, async (tx) => {
           const loaded = await loadBatchDecisionState(tx, wantedFor(batch), { lock: true })
           const planned = planBatch(batch, loaded)
           return { planned, written: await writeBatch(tx, planned, deps.projections) }
@@ -192,7 +193,9 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
         planned = planBatch(batch, await loadBatchDecisionState(deps.sql, wantedFor(batch)))
         if (planned.appends.length > 0) {
           // The append is the first statement of the transaction.
-          written = await writer.begin((tx) => writeBatch(tx, planned, deps.projections))
+          written = await reservedTransaction(writer, (tx) =>
+            writeBatch(tx, planned, deps.projections),
+          )
         }
       }
     } catch (error) {
