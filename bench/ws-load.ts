@@ -20,6 +20,12 @@ import { issueToken } from '../src/edge/auth.ts'
 type Phase = { label: string; rate: number; seconds: number }
 type Plan = {
   mode: 'load' | 'idle'
+  /**
+   * `basic`: a warm-up message per pair starts the conversations first, frames carry no
+   * clientMessageId. `realistic`: every frame carries a clientMessageId and there is no warm-up,
+   * so each pair's first message in the measured phases starts its conversation.
+   */
+  shape?: 'basic' | 'realistic'
   target: 'eventchat' | 'socketio'
   url: string
   secret: string
@@ -80,8 +86,11 @@ async function connectEventchat(userId: string, partner: string, quiet: boolean)
   })
   return {
     send(seq: number) {
+      const frame = { type: 'send_message', id: seq, receiverId: partner, content: `b:${seq}` }
       ws.send(
-        JSON.stringify({ type: 'send_message', id: seq, receiverId: partner, content: `b:${seq}` }),
+        JSON.stringify(
+          plan.shape === 'realistic' ? { ...frame, clientMessageId: `c-${seq}` } : frame,
+        ),
       )
     },
     close: () => ws.terminate(),
@@ -200,14 +209,16 @@ if (plan.mode === 'idle') {
 } else {
   const clients = await connectAll((plan.pairs ?? 500) * 2, false)
   emit({ event: 'connected', count: clients.length })
-  // warm-up: one message per pair (starts the conversations) at a gentle rate
-  const pairsOnly = clients.filter((_, i) => i % 2 === 0)
-  const warm = await runPhase(pairsOnly, {
-    label: 'warm-up',
-    rate: 200,
-    seconds: pairsOnly.length / 200,
-  })
-  emit({ event: 'phase', ...warm })
+  if (plan.shape !== 'realistic') {
+    // warm-up: one message per pair (starts the conversations) at a gentle rate
+    const pairsOnly = clients.filter((_, i) => i % 2 === 0)
+    const warm = await runPhase(pairsOnly, {
+      label: 'warm-up',
+      rate: 200,
+      seconds: pairsOnly.length / 200,
+    })
+    emit({ event: 'phase', ...warm })
+  }
   let sweepOver = false
   for (const phase of plan.phases ?? []) {
     const sweep = phase.label.startsWith('sweep')

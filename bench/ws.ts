@@ -7,6 +7,9 @@
  *    sweep of rising rates (10 s each) until p99 reaches 50 ms or a message is missing, then
  *    500 messages per second for BENCH_SECONDS (30) s. Latency is send → receipt by the other
  *    participant (p50/p99/max); sent vs delivered.
+ *    eventchat runs twice: the `basic` shape (conversations started by a warm-up, no client ids)
+ *    and the `realistic` one (a clientMessageId on every message, fresh users, conversations
+ *    started by their first message, the 500/s run first so that it includes those starts).
  * 2. Resident memory of each server holding BENCH_IDLE (10,000) idle connections.
  *
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), BENCH_SECONDS,
@@ -160,24 +163,27 @@ async function machineBusy(ms = 1000): Promise<number> {
   return Math.round((1 - (b.idle - a.idle) / (b.total - a.total)) * 100)
 }
 
-async function loadRun(target: Target) {
+async function loadRun(target: Target, shape: 'basic' | 'realistic' = 'basic') {
   const backgroundCpu = await machineBusy()
+  const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
   const server = await startServer(target)
   log(
-    `${target}: server up at ${server.url} (machine ${backgroundCpu}% busy before); 1,000 clients`,
+    `${target} (${shape}): server up at ${server.url} (machine ${backgroundCpu}% busy before, ` +
+      `load average ${loadAverage}); 1,000 clients`,
   )
   const phases: PhaseResult[] = []
+  const sweep = SWEEP.map((rate) => ({ label: `sweep ${rate}`, rate, seconds: 10 }))
+  const main = { label: 'main', rate: 500, seconds: SECONDS }
   const plan = {
     mode: 'load',
+    shape,
     target,
     url: server.url,
     secret: SECRET,
     pairs: 500,
-    // the sweep first: an overloaded main run would leave a queue behind it
-    phases: [
-      ...SWEEP.map((rate) => ({ label: `sweep ${rate}`, rate, seconds: 10 })),
-      { label: 'main', rate: 500, seconds: SECONDS },
-    ],
+    // basic: the sweep first, an overloaded main run would leave a queue behind it; realistic:
+    // the main run first, so that it includes the conversations' first messages
+    phases: shape === 'realistic' ? [main, ...sweep] : [...sweep, main],
   }
   const gen = loadGenerator(plan, (line) => {
     if (line.event === 'phase') {
@@ -193,7 +199,7 @@ async function loadRun(target: Target) {
   await gen.exited
   const rssAfterLoadMb = Math.round(server.rssKb() / 1024)
   await server.stop()
-  return { backgroundCpu, phases, rssAfterLoadMb }
+  return { shape, backgroundCpu, loadAverage, phases, rssAfterLoadMb }
 }
 
 async function idleRun(target: Target) {
@@ -243,6 +249,7 @@ const results = {
     postgres: version.split(' ').slice(0, 2).join(' '),
   },
   eventchat: await loadRun('eventchat'),
+  realistic: await loadRun('eventchat', 'realistic'),
   socketio: await loadRun('socketio'),
   idle: { eventchat: await idleRun('eventchat'), socketio: await idleRun('socketio') },
 }
@@ -259,19 +266,25 @@ const best = (phases: PhaseResult[]) =>
   )
 const row = (name: string, p: PhaseResult | undefined) =>
   p
-    ? `| ${name} | ${p.achievedRate} | ${p.sent} | ${p.delivered} | ${p.p50} | ${p.p99} | ${p.max} |`
-    : `| ${name} | – | – | – | – | – | – |`
+    ? `| ${name} | ${p.achievedRate} | ${p.sent} | ${p.delivered} | ${p.errors} | ${p.p50} | ${p.p99} | ${p.max} | ${p.ackP50} / ${p.ackP99} |`
+    : `| ${name} | – | – | – | – | – | – | – | – |`
 console.log(
   [
     `WebSocket benchmark, ${results.date}`,
     '',
-    '| server | msg/s | sent | delivered | p50 ms | p99 ms | max ms |',
-    '|---|---|---|---|---|---|---|',
+    '| server | msg/s | sent | delivered | error frames | p50 ms | p99 ms | max ms | ack p50 / p99 ms |',
+    '|---|---|---|---|---|---|---|---|---|',
     row('eventchat (500/s, 1,000 clients)', main(results.eventchat.phases)),
+    row('eventchat, realistic shape (500/s)', main(results.realistic.phases)),
     row('Socket.IO baseline (500/s)', main(results.socketio.phases)),
     '',
     `Highest rate with p99 < 50 ms: eventchat ${best(results.eventchat.phases)}/s, ` +
+      `realistic ${best(results.realistic.phases)}/s, ` +
       `Socket.IO ${best(results.socketio.phases)}/s`,
+    `Before each run (machine CPU busy, load average): eventchat ` +
+      `${results.eventchat.backgroundCpu}%, ${results.eventchat.loadAverage}; realistic ` +
+      `${results.realistic.backgroundCpu}%, ${results.realistic.loadAverage}; Socket.IO ` +
+      `${results.socketio.backgroundCpu}%, ${results.socketio.loadAverage}`,
     `Idle: eventchat ${results.idle.eventchat.perConnectionKb} KB per connection ` +
       `(${results.idle.eventchat.rssBeforeMb} → ${results.idle.eventchat.rssAfterMb} MB), ` +
       `Socket.IO ${results.idle.socketio.perConnectionKb} KB`,

@@ -16,7 +16,7 @@ const allowed: Record<string, string[]> = {
   eventstore: [],
   'conversation-log.ts': ['domain', 'eventstore'],
   projections: ['domain', 'eventstore', 'conversation-log.ts'],
-  application: ['domain', 'eventstore', 'conversation-log.ts'],
+  application: ['domain', 'eventstore', 'conversation-log.ts', 'logger.ts'],
   audit: ['domain', 'eventstore', 'conversation-log.ts'],
   edge: ['domain', 'eventstore', 'application', 'logger.ts'],
   http: [

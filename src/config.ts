@@ -17,6 +17,8 @@ export const configSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,40}$/, 'a lowercase SQL identifier')
     .default('public'),
   DATABASE_POOL_SIZE: int(10, 1),
+  COMMAND_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(256),
+  COMMAND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(4),
   JWT_SECRET: optionalString.pipe(
     z.string().min(32, 'JWT_SECRET needs at least 32 characters').optional(),
   ),
@@ -61,7 +63,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 /** Where the configuration points the database: PostgreSQL when DATABASE_URL is set, else PGlite. */
 export function databaseOptions(config: Config, max = config.DATABASE_POOL_SIZE): DatabaseOptions {
   return config.DATABASE_URL
-    ? { url: config.DATABASE_URL, max, schema: config.DATABASE_SCHEMA }
+    ? {
+        url: config.DATABASE_URL,
+        max,
+        writers: config.COMMAND_BATCHES_IN_FLIGHT,
+        schema: config.DATABASE_SCHEMA,
+      }
     : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA }
 }
 

@@ -1,11 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bytesToHex } from '@noble/hashes/utils.js'
-import {
-  type ExecuteCommand,
-  handleCommand,
-  type InlineProjection,
-} from './application/command-handler.ts'
+import { createCommandBatcher } from './application/command-batcher.ts'
+import type { ExecuteCommand, InlineProjection } from './application/command-handler.ts'
 import type { AppContext } from './application/context.ts'
 import { createRateLimiter } from './application/rate-limiter.ts'
 import { type Config, databaseOptions } from './config.ts'
@@ -32,7 +29,10 @@ export type Services = {
   /** Prometheus metrics of this server (GET /metrics). */
   metrics: Metrics
   clock: () => Date
-  /** Decides and appends a command (with inline projections), then wakes the log followers. */
+  /**
+   * Decides and appends a command (with inline projections) in the process's next batch
+   * (group commit), then wakes the log followers.
+   */
   execute: ExecuteCommand
   /** What the use cases (src/application/use-cases.ts) run with; both edges pass it. */
   app: AppContext
@@ -84,13 +84,20 @@ export async function createServices(
   })
   const clock = overrides.clock ?? (() => new Date())
   const metrics = createMetrics()
-  const execute: ExecuteCommand = instrumentCommands(metrics, (command, options) =>
-    handleCommand(
-      { sql: db.sql, writer: db.writer, projections, onAppended: notifyLogGrew },
-      command,
-      options,
-    ),
-  )
+  metrics.setPoolProbe(() => db.pools)
+  const batcher = createCommandBatcher({
+    sql: db.sql,
+    writer: db.writer,
+    projections,
+    onAppended: notifyLogGrew,
+    maxBatchSize: config.COMMAND_BATCH_MAX,
+    // never more transactions than writer connections (postgres.js #823/#1189: a BEGIN queued
+    // behind a busy connection may run inside its transaction); PGlite has one connection
+    maxInFlight: Math.min(config.COMMAND_BATCHES_IN_FLIGHT, db.writers ?? 1),
+    log,
+    onBatch: (size) => metrics.batchSize.observe(size),
+  })
+  const execute: ExecuteCommand = instrumentCommands(metrics, batcher.execute)
   return {
     config,
     db,

@@ -774,8 +774,19 @@ describe('service routes', () => {
     )
     const send = doc.body.paths['/api/chat/send'].post
     expect(Object.keys(send.responses)).toEqual(
-      expect.arrayContaining(['200', '201', '400', '401', '413', '429']),
+      expect.arrayContaining(['200', '201', '400', '401', '413', '429', '503']),
     )
+    expect(send.responses['503'].headers['Retry-After']).toBeDefined()
+    for (const [path, method] of [
+      ['/api/chat/conversations', 'post'],
+      ['/api/chat/messages/{id}', 'patch'],
+      ['/api/chat/messages/{id}', 'delete'],
+      ['/api/chat/conversations/{id}/read', 'put'],
+      ['/api/chat/conversations/{id}/participants', 'post'],
+      ['/api/chat/conversations/{id}/participants/me', 'delete'],
+    ] as const) {
+      expect(doc.body.paths[path][method].responses['503'], `${method} ${path}`).toBeDefined()
+    }
     expect(doc.body.components.securitySchemes.bearerAuth).toMatchObject({
       type: 'http',
       scheme: 'bearer',

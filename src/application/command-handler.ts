@@ -57,8 +57,11 @@ export type ExecuteCommand = (
 
 /** The stream kept up every attempt: something is hammering one conversation. */
 export class TooMuchContentionError extends Error {
-  constructor(readonly streamId: string) {
-    super(`Conversation ${streamId} changed ${MAX_ATTEMPTS} times while deciding; try again`)
+  constructor(
+    readonly streamId: string,
+    attempts = MAX_ATTEMPTS,
+  ) {
+    super(`Conversation ${streamId} changed ${attempts} times while deciding; try again`)
     this.name = 'TooMuchContentionError'
   }
 }

@@ -12,15 +12,17 @@ export type DatabaseOptions = {
   schema?: string
   /** Pool size on PostgreSQL. */
   max?: number
+  /** Of those, connections for command transactions (`writer`); 1 by default. */
+  writers?: number
 }
 
 export type Database = {
   sql: Sql
   /**
-   * A pool used only for command transactions (`begin`). postgres.js 3.4.9 can send BEGIN
-   * without reserving the connection when BEGIN is pipelined onto a busy one (porsager/postgres
-   * #823, #1189); in a pool that runs nothing but transactions every connection is either idle
-   * or reserved, so BEGIN always lands on an idle one. The same as `sql` in embedded mode.
+   * Connections used only for the command batcher's transactions, as many as it runs at once.
+   * postgres.js 3.4.9 can send BEGIN without reserving the connection when BEGIN is pipelined
+   * onto a busy one (porsager/postgres #823, #1189); in a pool that never has more transactions
+   * than connections, one is always idle when BEGIN is sent. The same as `sql` in embedded mode.
    */
   writer?: Sql
   /**
@@ -30,6 +32,10 @@ export type Database = {
    * a pool reconnects by itself. The same as `sql` in embedded mode.
    */
   follower?: Sql
+  /** How many connections `writer` has: at most that many transactions may run on it at once. */
+  writers?: number
+  /** Each pool and the connections it may open (for the metrics). */
+  pools: { pool: string; size: number }[]
   mode: 'postgres' | 'embedded'
   schema: string
   signals: Signals
@@ -54,9 +60,10 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       await admin.unsafe(`create schema if not exists ${schema}`)
       await admin.end()
     }
-    // The pool size is shared: half for transactions, the rest for everything else.
-    const total = Math.max(2, options.max ?? 10)
-    const writers = Math.ceil(total / 2)
+    // A few connections write (one per batch the batcher has in flight), the rest (at least
+    // two) read; the log follower has a connection of its own besides (below).
+    const total = Math.max(3, options.max ?? 10)
+    const writers = Math.max(1, Math.min(options.writers ?? 1, total - 2))
     const sql = postgres(options.url, {
       max: total - writers,
       onnotice: quiet,
@@ -86,6 +93,12 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       sql,
       writer,
       follower,
+      writers,
+      pools: [
+        { pool: 'read', size: total - writers },
+        { pool: 'write', size: writers },
+        { pool: 'follower', size: 1 },
+      ],
       mode: 'postgres',
       schema,
       signals,
@@ -113,6 +126,8 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
     sql,
     writer: sql,
     follower: sql,
+    writers: 1,
+    pools: [{ pool: 'embedded', size: 1 }],
     mode: 'embedded',
     schema,
     signals,

@@ -3,8 +3,9 @@
 // is easier to keep true in one file.
 import { readHorizon } from './append-lock.ts'
 import { ConcurrencyError, EventSchemaError } from './errors.ts'
-import { contentDigest, eventHash, GENESIS_HASH, newSalt } from './event-hash.ts'
+import { GENESIS_HASH } from './event-hash.ts'
 import { type EventRegistry, issuesOf, type StoredEvent } from './event-registry.ts'
+import { normalizeTime, sealEvent } from './sealed-event.ts'
 import type { Queryable, Tx } from './sql.ts'
 
 export type EventMetadata = {
@@ -90,8 +91,6 @@ export async function append<E extends StoredEvent>(
 ): Promise<RecordedEvent<E>[]> {
   const { streamId, expectedVersion, events, metadata } = input
   if (events.length === 0) return []
-  // The hash covers the recorded time as it reads back (ISO 8601, milliseconds, UTC), so it is
-  // normalized before hashing; finer precision would not survive the round trip through JS.
   const recordedAt = normalizeTime(input.recordedAt)
   let previousHash = input.previousHash ?? (expectedVersion === 0 ? GENESIS_HASH : null)
   if (previousHash === null) {
@@ -105,48 +104,27 @@ export async function append<E extends StoredEvent>(
 
   const rows = events.map((event, i) => {
     const version = expectedVersion + i + 1
-    const spec = registry.schemas[event.type]
-    if (!spec || !Object.hasOwn(registry.schemas, event.type)) {
-      throw new EventSchemaError({ streamId, version, type: event.type }, 0, 'unknown event type')
-    }
-    const schemaVersion = spec.current
-    const parsed = spec.versions[schemaVersion]!.safeParse(event.data)
-    if (!parsed.success) {
-      throw new EventSchemaError(
-        { streamId, version, type: event.type },
-        schemaVersion,
-        issuesOf(parsed.error),
-      )
-    }
-    const { data, content } = splitErasable(
-      registry.erasable?.[event.type],
-      event.data as Record<string, unknown>,
-    )
-    const salt = content ? newSalt() : null
-    const digest = content && salt ? contentDigest(salt, content) : null
-    const hash = eventHash(previousHash!, {
-      streamId,
-      version,
-      type: event.type,
-      schemaVersion,
-      data,
-      contentDigest: digest,
+    const sealed = sealEvent(
+      registry,
+      { streamId, version },
+      event,
+      previousHash!,
       metadata,
       recordedAt,
-    })
-    previousHash = hash
+    )
+    previousHash = sealed.hash
     return [
       streamId,
       version,
       event.type,
-      schemaVersion,
-      data,
-      content,
-      salt,
-      digest,
+      sealed.schemaVersion,
+      sealed.data,
+      sealed.content,
+      sealed.salt,
+      sealed.digest,
       metadata,
       recordedAt,
-      hash,
+      sealed.hash,
     ] as const
   })
 
@@ -193,31 +171,11 @@ export async function append<E extends StoredEvent>(
   })) as RecordedEvent<E>[]
 }
 
-function normalizeTime(value: string): string {
-  const time = new Date(value)
-  if (Number.isNaN(time.getTime())) throw new TypeError(`recordedAt is not a time: ${value}`)
-  return time.toISOString()
-}
-
 async function streamVersion(sql: Queryable, streamId: string): Promise<number | null> {
   const [row] = await sql<
     { version: number }[]
   >`select version from streams where stream_id = ${streamId}`
   return row?.version ?? null
-}
-
-function splitErasable(
-  erasable: Record<string, unknown> | undefined,
-  full: Record<string, unknown>,
-) {
-  if (!erasable) return { data: full, content: null }
-  const data: Record<string, unknown> = {}
-  const content: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(full)) {
-    if (Object.hasOwn(erasable, k)) content[k] = v
-    else data[k] = v
-  }
-  return { data, content }
 }
 
 const columns = `position, transaction_id, stream_id, version, type, schema_version, data,

@@ -68,6 +68,7 @@ const create = createRoute({
     401: errors[401],
     413: errors[413],
     415: errors[415],
+    503: errors[503],
   },
 })
 
@@ -143,6 +144,7 @@ const markRead = createRoute({
     413: errors[413],
     415: errors[415],
     429: errors[429],
+    503: errors[503],
   },
 })
 
@@ -166,6 +168,7 @@ const addParticipant = createRoute({
     404: errors[404],
     413: errors[413],
     415: errors[415],
+    503: errors[503],
   },
 })
 
@@ -181,6 +184,7 @@ const leave = createRoute({
     400: errors[400],
     401: errors[401],
     404: errors[404],
+    503: errors[503],
   },
 })
 

@@ -42,6 +42,7 @@ const send = createRoute({
     413: errors[413],
     415: errors[415],
     429: errors[429],
+    503: errors[503],
   },
 })
 
@@ -71,6 +72,7 @@ const edit = createRoute({
     409: errors[409],
     413: errors[413],
     415: errors[415],
+    503: errors[503],
   },
 })
 
@@ -87,6 +89,7 @@ const remove = createRoute({
     401: errors[401],
     403: errors[403],
     404: errors[404],
+    503: errors[503],
   },
 })
 

@@ -172,6 +172,16 @@ export const errors = {
   413: errorResponse('The body is larger than 64 KiB'),
   415: errorResponse('The body is not sent as application/json'),
   429: errorResponse('Too many messages; see Retry-After'),
+  503: {
+    ...errorResponse(
+      'contention: the conversation kept being changed by other server processes while this ' +
+        'command was decided, every time it was retried; send it again after Retry-After ' +
+        '(with the same clientMessageId or Idempotency-Key, it is applied at most once)',
+    ),
+    headers: z.object({
+      'Retry-After': z.string().openapi({ description: 'Seconds to wait before retrying' }),
+    }),
+  },
 } as const
 
 export const security = [{ bearerAuth: [] }]

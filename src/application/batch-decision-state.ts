@@ -1,0 +1,84 @@
+import type { ConversationState, MessageFacts } from '../domain/conversation.ts'
+import type { Queryable } from '../eventstore/sql.ts'
+
+/** The stored answer to a command with a client id (what a retry gets back). */
+export type StoredOutcome = {
+  conversationId: string
+  messageId: string | null
+  position: number | null
+}
+
+/** A conversation as read before deciding: its snapshot and where its hash chain ends. */
+export type LoadedStream = { state: ConversationState; lastHash: string }
+
+export type BatchDecisionState = {
+  streams: Map<string, LoadedStream>
+  facts: Map<string, MessageFacts>
+  /** Keyed by `clientKey(actorId, clientId)`. */
+  earlier: Map<string, StoredOutcome>
+}
+
+export const clientKey = (actorId: string, clientId: string) => `${actorId}\u0000${clientId}`
+
+/**
+ * What deciding a batch needs, in one round trip (three statements sent together): the
+ * snapshots of its conversations, the facts of the messages its commands point at, and the
+ * outcomes of earlier commands with the same client ids. With `lock` (inside a transaction) the
+ * conversations are locked until it ends, in id order, so two processes never deadlock on them.
+ */
+export async function loadBatchDecisionState(
+  sql: Queryable,
+  wanted: {
+    streamIds: string[]
+    messageIds: string[]
+    clientIds: { actorId: string; clientId: string }[]
+  },
+  options: { lock?: boolean } = {},
+): Promise<BatchDecisionState> {
+  const [streams, facts, earlier] = await Promise.all([
+    sql<{ stream_id: string; state: ConversationState; last_hash: string }[]>`
+      select stream_id, state, last_hash from streams
+      where stream_id = any(${wanted.streamIds}::text[])
+      ${options.lock ? sql`order by stream_id for update` : sql``}`,
+    wanted.messageIds.length === 0
+      ? []
+      : sql<
+          {
+            message_id: string
+            conversation_id: string
+            sender_id: string
+            version: number
+            has_attachments: boolean
+            deleted: boolean
+          }[]
+        >`
+          select message_id, conversation_id, sender_id, version, has_attachments, deleted
+          from message_facts where message_id = any(${wanted.messageIds}::text[])`,
+    wanted.clientIds.length === 0
+      ? []
+      : sql<{ actor_id: string; command_id: string; result: StoredOutcome }[]>`
+          select r.actor_id, r.command_id, r.result from command_results r
+          join unnest(
+            ${wanted.clientIds.map((c) => c.actorId)}::text[],
+            ${wanted.clientIds.map((c) => c.clientId)}::text[]
+          ) as w(actor_id, command_id)
+            on r.actor_id = w.actor_id and r.command_id = w.command_id`,
+  ])
+  return {
+    streams: new Map(streams.map((s) => [s.stream_id, { state: s.state, lastHash: s.last_hash }])),
+    facts: new Map(
+      facts.map((f) => [
+        f.message_id,
+        {
+          messageId: f.message_id,
+          conversationId: f.conversation_id,
+          senderId: f.sender_id,
+          version: f.version,
+          hasAttachments: f.has_attachments,
+          deleted: f.deleted,
+        },
+      ]),
+    ),
+    earlier: new Map(earlier.map((r) => [clientKey(r.actor_id, r.command_id), r.result])),
+  }
+}

@@ -1,0 +1,525 @@
+import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
+import type { ConversationCommand } from '../domain/commands.ts'
+import { targetMessageId } from '../domain/commands.ts'
+import {
+  type ConversationState,
+  decide,
+  evolve,
+  evolveMessage,
+  type MessageFacts,
+} from '../domain/conversation.ts'
+import type { ConversationEvent } from '../domain/events.ts'
+import { takeAppendLock } from '../eventstore/append-lock.ts'
+import { appendBatch, type StreamAppend } from '../eventstore/batch-append.ts'
+import type { EventMetadata } from '../eventstore/event-store.ts'
+import { reservedTransaction } from '../eventstore/reserved-transaction.ts'
+import { validateNewEvent } from '../eventstore/sealed-event.ts'
+import type { Sql, Tx } from '../eventstore/sql.ts'
+import type { Logger } from '../logger.ts'
+import {
+  type BatchDecisionState,
+  clientKey,
+  loadBatchDecisionState,
+  type StoredOutcome,
+} from './batch-decision-state.ts'
+import {
+  CommandResultRaceError,
+  type CommandResultRow,
+  writeCommandResults,
+  writeMessageFacts,
+} from './batch-writes.ts'
+import {
+  type CommandOptions,
+  type CommandOutcome,
+  type InlineProjection,
+  TooMuchContentionError,
+} from './command-handler.ts'
+
+/** How often a command's conversation may be changed by another process before we give up. */
+export const MAX_CONFLICTS = 10
+/** How often a whole batch is retried after a transient database error (deadlock, id race). */
+export const MAX_BATCH_RETRIES = 5
+
+export type CommandBatcherDeps = {
+  /** Reads the decision state before each batch (outside its transaction). */
+  sql: Sql
+  /** Runs the batch transactions (at most `maxInFlight` at once); `sql` when absent. */
+  writer?: Sql
+  projections?: InlineProjection
+  /** Called after each commit that appended events, with all of them in log order. */
+  onAppended?: (events: RecordedEvent[]) => void
+  /** The most commands one transaction takes. */
+  maxBatchSize: number
+  /**
+   * How many batches may be written at once (1 by default; more needs as many writer
+   * connections). Batches in flight together never share a conversation or a client id.
+   */
+  maxInFlight?: number
+  /** Says (debug) when another process moved a conversation and its commands are re-decided. */
+  log?: Logger
+  /** Told the size of every batch started (for the metrics). */
+  onBatch?: (size: number) => void
+}
+
+export type CommandBatcher = {
+  /** Decides and appends a command; settles after the batch it joined has committed. */
+  execute(command: ConversationCommand, options: CommandOptions): Promise<CommandOutcome>
+}
+
+type Pending = {
+  command: ConversationCommand
+  options: CommandOptions
+  clientId: string | null
+  metadata: EventMetadata
+  conflicts: number
+  retries: number
+  resolve(outcome: CommandOutcome): void
+  reject(error: unknown): void
+}
+
+/** What deciding made of one command of a batch. */
+type Plan =
+  | { kind: 'earlier'; outcome: StoredOutcome }
+  | { kind: 'rejected'; error: unknown }
+  | { kind: 'noop' }
+  | { kind: 'append'; from: number; count: number }
+  | { kind: 'same-as'; leader: Pending }
+
+/** One conversation while its commands of the batch are decided. */
+type StreamWork = {
+  expectedVersion: number
+  previousHash: string | null
+  state: ConversationState | null
+  events: ConversationEvent[]
+  metadata: EventMetadata[]
+  recordedAt: string[]
+}
+
+/**
+ * Group commit for one process. Commands queue here; whenever fewer than `maxInFlight` batches
+ * are being written, the queued ones (at most `maxBatchSize`, none of a conversation a batch in
+ * flight holds) become the next batch: decided in arrival order, each against the state the
+ * previous command of its conversation left, then written in ONE transaction. A command
+ * arriving at an idle process starts a batch at once (no timer).
+ *
+ * Outcomes, each settled only after the commit: a domain rejection fails its own command only;
+ * a conversation another process moved meanwhile has just its commands decided again (503
+ * after MAX_CONFLICTS); a database error fails every command of the batch (or retries the whole
+ * batch when it is transient) and, being one transaction, leaves nothing of it behind.
+ */
+export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
+  let queue: Pending[] = []
+  let scheduled = false
+  let inFlight = 0
+  /** Conversations and client ids of the batches being written. */
+  const busyStreams = new Set<string>()
+  const busyKeys = new Set<string>()
+  const writer = deps.writer ?? deps.sql
+  const maxBatchSize = Math.max(1, deps.maxBatchSize)
+  const maxInFlight = Math.max(1, deps.maxInFlight ?? 1)
+
+  const keyOf = (p: Pending) =>
+    p.clientId === null ? null : clientKey(p.options.actorId, p.clientId)
+
+  /**
+   * The next batch: queued commands in arrival order, leaving out (with every later command of
+   * theirs) conversations and client ids that a batch being written holds, so that a command is
+   * always decided on the state every earlier command of its conversation left.
+   */
+  function takeBatch(): Pending[] {
+    const batch: Pending[] = []
+    const rest: Pending[] = []
+    const held = new Set(busyStreams)
+    const heldKeys = new Set(busyKeys)
+    for (const p of queue) {
+      const key = keyOf(p)
+      const blocked =
+        batch.length >= maxBatchSize ||
+        held.has(p.command.conversationId) ||
+        (key !== null && heldKeys.has(key))
+      if (blocked) {
+        held.add(p.command.conversationId)
+        if (key !== null) heldKeys.add(key)
+        rest.push(p)
+      } else {
+        batch.push(p)
+      }
+    }
+    queue = rest
+    return batch
+  }
+
+  /** Starts batches while there is room in flight and something that may be written. */
+  function pump() {
+    scheduled = false
+    while (inFlight < maxInFlight && queue.length > 0) {
+      const batch = takeBatch()
+      if (batch.length === 0) return
+      const streams = new Set(batch.map((p) => p.command.conversationId))
+      const keys = batch.map(keyOf).filter((k): k is string => k !== null)
+      for (const s of streams) busyStreams.add(s)
+      for (const k of keys) busyKeys.add(k)
+      inFlight++
+      deps.onBatch?.(batch.length)
+      void runBatch(batch)
+        // a bug, not a database error (those are handled in runBatch): no caller may hang
+        .catch((error) => {
+          for (const p of batch) p.reject(error)
+          return [] as Pending[]
+        })
+        .then((again) => {
+          for (const s of streams) busyStreams.delete(s)
+          for (const k of keys) busyKeys.delete(k)
+          inFlight--
+          // decided again before anything that arrived after them
+          queue = [...again, ...queue]
+          pump()
+        })
+    }
+  }
+
+  /** Writes one batch; returns the commands to decide again (at the head of the queue). */
+  async function runBatch(batch: Pending[]): Promise<Pending[]> {
+    // Commands that lost a race to another process are decided again inside the transaction,
+    // on their conversations read `for update`: this time no one can move them in between, so a
+    // busy conversation shared by processes cannot starve one of them.
+    const locked = batch.some((p) => p.conflicts > 0)
+    let planned: PlannedBatch
+    let written: WrittenBatch = { recorded: new Map(), conflicts: new Set() }
+    try {
+      if (locked) {
+        ;({ planned, written } = await reservedTransaction(writer, async (tx) => {
+          // an appender of the log: the lock comes before the row locks give it a transaction id
+          await takeAppendLock(tx)
+          const loaded = await loadBatchDecisionState(tx, wantedFor(batch), { lock: true })
+          const planned = planBatch(batch, loaded)
+          return {
+            planned,
+            written: await writeBatch(tx, planned, deps.projections, { lock: false }),
+          }
+        }))
+      } else {
+        planned = planBatch(batch, await loadBatchDecisionState(deps.sql, wantedFor(batch)))
+        if (planned.appends.length > 0) {
+          written = await reservedTransaction(writer, (tx) =>
+            writeBatch(tx, planned, deps.projections, { lock: true }),
+          )
+        }
+      }
+    } catch (error) {
+      if (!isTransient(error)) {
+        for (const p of batch) p.reject(error)
+        return []
+      }
+      const again: Pending[] = []
+      for (const p of batch) {
+        p.retries++
+        if (p.retries > MAX_BATCH_RETRIES) p.reject(error)
+        else again.push(p)
+      }
+      return again
+    }
+    const { recorded, conflicts } = written
+    const all = [...recorded.values()].flat().sort((a, b) => a.position - b.position)
+    if (all.length > 0) deps.onAppended?.(all)
+    if (conflicts.size > 0) {
+      deps.log?.debug('conversations changed by another process: deciding their commands again', {
+        conversations: [...conflicts],
+      })
+    }
+
+    const again: Pending[] = []
+    const requeued = new Set<Pending>()
+    const answers = new Map<Pending, CommandOutcome>()
+    for (const p of batch) {
+      const plan = planned.plans.get(p)!
+      const streamLost =
+        conflicts.has(p.command.conversationId) ||
+        (plan.kind === 'same-as' && requeued.has(plan.leader))
+      if (streamLost && plan.kind !== 'earlier') {
+        p.conflicts++
+        if (p.conflicts > MAX_CONFLICTS) {
+          p.reject(new TooMuchContentionError(p.command.conversationId, MAX_CONFLICTS))
+        } else {
+          again.push(p)
+          requeued.add(p)
+        }
+        continue
+      }
+      settle(p, plan, recorded, answers)
+    }
+    return again
+  }
+
+  return {
+    execute(command, options) {
+      return new Promise<CommandOutcome>((resolve, reject) => {
+        const clientId = options.clientCommandId ?? null
+        const commandId = clientId ?? crypto.randomUUID()
+        queue.push({
+          command,
+          options,
+          clientId,
+          metadata: {
+            actorId: options.actorId,
+            commandId,
+            correlationId: options.correlationId ?? commandId,
+            causationId: options.causationId ?? null,
+          },
+          conflicts: 0,
+          retries: 0,
+          resolve,
+          reject,
+        })
+        if (!scheduled && inFlight < maxInFlight) {
+          scheduled = true
+          // A microtask, not a timer: commands issued in the same tick share a batch.
+          queueMicrotask(pump)
+        }
+      })
+    },
+  }
+}
+
+type PlannedBatch = {
+  plans: Map<Pending, Plan>
+  streams: Map<string, StreamWork>
+  appends: StreamAppend[]
+}
+
+type WrittenBatch = {
+  /** Per conversation written, its events in version order. */
+  recorded: Map<string, RecordedEvent[]>
+  /** Conversations another process moved first: nothing of theirs was written. */
+  conflicts: Set<string>
+}
+
+/** Decides every command of the batch in arrival order (pure: no I/O). */
+function planBatch(batch: Pending[], loaded: BatchDecisionState): PlannedBatch {
+  const streams = new Map<string, StreamWork>()
+  const facts = new Map(loaded.facts)
+  const plans = new Map<Pending, Plan>()
+  const leaders = new Map<string, Pending>()
+  for (const p of batch) {
+    const key = p.clientId === null ? null : clientKey(p.options.actorId, p.clientId)
+    const earlier = key === null ? undefined : loaded.earlier.get(key)
+    if (earlier) {
+      plans.set(p, { kind: 'earlier', outcome: earlier })
+      continue
+    }
+    const leader = key === null ? undefined : leaders.get(key)
+    if (leader) {
+      plans.set(p, { kind: 'same-as', leader })
+      continue
+    }
+    const work = streamWork(streams, loaded, p.command.conversationId)
+    const plan = decideOne(p, work, facts)
+    plans.set(p, plan)
+    if (plan.kind === 'append' && key !== null) leaders.set(key, p)
+  }
+  const appends: StreamAppend[] = [...streams.entries()]
+    .filter(([, w]) => w.events.length > 0)
+    .map(([streamId, w]) => ({
+      streamId,
+      expectedVersion: w.expectedVersion,
+      previousHash: w.previousHash,
+      state: w.state,
+      events: w.events.map((e, i) => ({
+        type: e.type,
+        data: e.data as Record<string, unknown>,
+        metadata: w.metadata[i],
+        recordedAt: w.recordedAt[i]!,
+      })),
+    }))
+  return { plans, streams, appends }
+}
+
+/**
+ * Inside the batch transaction: appends every conversation's events (one statement), then the
+ * message facts, the idempotency records and the inline projections of those that landed.
+ */
+async function writeBatch(
+  tx: Tx,
+  planned: PlannedBatch,
+  projections: InlineProjection | undefined,
+  options: { lock: boolean },
+): Promise<WrittenBatch> {
+  // The append lock (the read horizon) is the first statement, pipelined with the append: no
+  // round trip of its own. A failure of the lock fails the append that follows it too.
+  const locked = options.lock ? takeAppendLock(tx) : Promise.resolve()
+  locked.catch(() => {})
+  const result = await appendBatch(tx, planned.appends, conversationLog.registry)
+  const recorded = new Map<string, RecordedEvent[]>()
+  for (const [streamId, landed] of result.appended) {
+    const w = planned.streams.get(streamId)!
+    recorded.set(
+      streamId,
+      landed.map(
+        (at, i) =>
+          ({ ...w.events[i]!, ...at, metadata: w.metadata[i]!, erased: false }) as RecordedEvent,
+      ),
+    )
+  }
+  const all = [...recorded.values()].flat().sort((a, b) => a.position - b.position)
+  const results: CommandResultRow[] = []
+  for (const [p, plan] of planned.plans) {
+    if (plan.kind !== 'append' || p.clientId === null) continue
+    const events = recorded.get(p.command.conversationId)
+    if (!events) continue
+    results.push({
+      actorId: p.options.actorId,
+      clientId: p.clientId,
+      commandType: p.command.type,
+      outcome: storedOutcome(p, events[plan.from + plan.count - 1]!.position),
+      recordedAt: p.options.now,
+    })
+  }
+  // These statements do not depend on each other's results: all are sent before any is
+  // awaited, so the connection pipelines them (in order).
+  const pending: Promise<unknown>[] = [
+    locked,
+    ...writeMessageFacts(tx, all),
+    writeCommandResults(tx, results),
+  ]
+  if (projections && all.length > 0) pending.push(projections(tx, all))
+  await Promise.all(pending)
+  return { recorded, conflicts: new Set(result.conflicts) }
+}
+
+function wantedFor(batch: Pending[]) {
+  const streamIds = new Set<string>()
+  const messageIds = new Set<string>()
+  const clientIds = new Map<string, { actorId: string; clientId: string }>()
+  for (const p of batch) {
+    streamIds.add(p.command.conversationId)
+    const target = targetMessageId(p.command)
+    if (target) messageIds.add(target)
+    if (p.clientId !== null) {
+      clientIds.set(clientKey(p.options.actorId, p.clientId), {
+        actorId: p.options.actorId,
+        clientId: p.clientId,
+      })
+    }
+  }
+  return {
+    streamIds: [...streamIds],
+    messageIds: [...messageIds],
+    clientIds: [...clientIds.values()],
+  }
+}
+
+function streamWork(
+  streams: Map<string, StreamWork>,
+  loaded: BatchDecisionState,
+  streamId: string,
+): StreamWork {
+  let work = streams.get(streamId)
+  if (!work) {
+    const stored = loaded.streams.get(streamId)
+    work = {
+      expectedVersion: stored?.state.version ?? 0,
+      previousHash: stored?.lastHash ?? null,
+      state: stored?.state ?? null,
+      events: [],
+      metadata: [],
+      recordedAt: [],
+    }
+    streams.set(streamId, work)
+  }
+  return work
+}
+
+/** Decides one command against the state its conversation is in so far in this batch. */
+function decideOne(p: Pending, work: StreamWork, facts: Map<string, MessageFacts>): Plan {
+  const target = targetMessageId(p.command)
+  let events: ConversationEvent[]
+  try {
+    events = decide(
+      p.command,
+      { conversation: work.state, message: target ? (facts.get(target) ?? null) : null },
+      { actorId: p.options.actorId, now: p.options.now },
+    )
+    // Checked here, so that an invalid event fails its own command and not the whole batch.
+    let version = work.state?.version ?? 0
+    for (const event of events) {
+      version++
+      validateNewEvent(
+        conversationLog.registry,
+        { streamId: p.command.conversationId, version },
+        event,
+      )
+    }
+  } catch (error) {
+    return { kind: 'rejected', error }
+  }
+  if (events.length === 0) return { kind: 'noop' }
+  const from = work.events.length
+  for (const event of events) {
+    work.state = evolve(work.state, event)
+    if (event.type === 'MessageSent' || event.type === 'MessageDeleted') {
+      const id = event.data.messageId
+      const next = evolveMessage(facts.get(id) ?? null, event, work.state.version)
+      if (next) facts.set(id, next)
+    }
+    work.events.push(event)
+    work.metadata.push(p.metadata)
+    work.recordedAt.push(p.options.now)
+  }
+  return { kind: 'append', from, count: events.length }
+}
+
+function messageIdOf(command: ConversationCommand): string | null {
+  return command.type === 'SendMessage' ? command.messageId : null
+}
+
+function storedOutcome(p: Pending, position: number | null): StoredOutcome {
+  return { conversationId: p.command.conversationId, messageId: messageIdOf(p.command), position }
+}
+
+/** Settles a command whose batch committed; a `same-as` command follows its leader's answer. */
+function settle(
+  p: Pending,
+  plan: Plan,
+  recorded: Map<string, RecordedEvent[]>,
+  answers: Map<Pending, CommandOutcome>,
+) {
+  let outcome: CommandOutcome
+  switch (plan.kind) {
+    case 'earlier':
+      outcome = { ...plan.outcome, duplicate: true, events: [] }
+      break
+    case 'rejected':
+      p.reject(plan.error)
+      return
+    case 'noop':
+      outcome = { ...storedOutcome(p, null), duplicate: false, events: [] }
+      break
+    case 'append': {
+      const events = recorded
+        .get(p.command.conversationId)!
+        .slice(plan.from, plan.from + plan.count)
+      outcome = { ...storedOutcome(p, events.at(-1)!.position), duplicate: false, events }
+      break
+    }
+    case 'same-as': {
+      // As a retry after the commit would: the leader's answer, nothing new appended.
+      const first = answers.get(plan.leader)!
+      outcome = { ...first, duplicate: true, events: [] }
+      break
+    }
+    default: {
+      const _exhaustive: never = plan
+      throw new Error(`unknown plan ${JSON.stringify(_exhaustive)}`)
+    }
+  }
+  answers.set(p, outcome)
+  p.resolve(outcome)
+}
+
+/** Errors after which the same batch, decided again, can succeed. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof CommandResultRaceError) return true
+  const code = (error as { code?: string })?.code
+  // deadlock between two processes' batches; serialization failure
+  return code === '40P01' || code === '40001'
+}

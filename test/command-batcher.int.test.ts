@@ -1,0 +1,592 @@
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createCommandBatcher } from '../src/application/command-batcher.ts'
+import {
+  type CommandOptions,
+  type CommandOutcome,
+  handleCommand,
+  TooMuchContentionError,
+} from '../src/application/command-handler.ts'
+import { conversationLog } from '../src/conversation-log.ts'
+import type { ConversationCommand } from '../src/domain/commands.ts'
+import { directConversationId, newId } from '../src/domain/conversation-id.ts'
+import { toApiError } from '../src/edge/api-error.ts'
+import type { Database } from '../src/eventstore/database.ts'
+import { applyProjections } from '../src/projections/index.ts'
+import { captureLogger } from './support/capture-logger.ts'
+import { createTestDatabase } from './support/test-database.ts'
+
+// Two databases: one fed through the batcher with every command issued at once, the other one
+// command at a time (each awaited before the next is issued).
+let batched: Database
+let sequential: Database
+beforeAll(async () => {
+  ;[batched, sequential] = await Promise.all([createTestDatabase(), createTestDatabase()])
+})
+afterAll(async () => {
+  await Promise.all([batched?.close(), sequential?.close()])
+})
+
+const batcherOn = (
+  db: Database,
+  maxBatchSize = 256,
+  projections = applyProjections,
+  maxInFlight = 1,
+) =>
+  createCommandBatcher({ sql: db.sql, writer: db.writer, projections, maxBatchSize, maxInFlight })
+
+type Step = { command: ConversationCommand; options: CommandOptions }
+
+/** What a caller learnt: the outcome without ids that differ between databases, or the error. */
+function answerOf(result: PromiseSettledResult<CommandOutcome>) {
+  if (result.status === 'rejected') {
+    const e = result.reason as { code?: string; name?: string }
+    return { error: e.code ?? e.name }
+  }
+  const o = result.value
+  return {
+    conversationId: o.conversationId,
+    messageId: o.messageId,
+    duplicate: o.duplicate,
+    appended: o.position !== null,
+    events: o.events.map((e) => [e.type, e.version]),
+  }
+}
+
+async function streamsOf(db: Database, ids: string[]) {
+  const out: Record<string, unknown[]> = {}
+  for (const id of ids) {
+    out[id] = (await conversationLog.readStream(db.sql, id)).map((e) => ({
+      type: e.type,
+      version: e.version,
+      data: e.data,
+      actorId: e.metadata.actorId,
+      commandId: e.metadata.commandId.startsWith('client-') ? e.metadata.commandId : 'generated',
+      recordedAt: e.recordedAt,
+    }))
+  }
+  return out
+}
+
+async function readModelsOf(db: Database, ids: string[]) {
+  const [members, conversations, messages, facts, results] = await Promise.all([
+    db.sql`select conversation_id, user_id, joined_version, left_version, read_up_to_version,
+        read_up_to_message_id, read_at, unread_count, last_activity_at
+      from conversation_members where conversation_id = any(${ids}::text[])
+      order by conversation_id, user_id`,
+    db.sql`select * from conversations where conversation_id = any(${ids}::text[])
+      order by conversation_id`,
+    db.sql`select conversation_id, version, message_id, sender_id, content, attachments,
+        client_message_id, sent_at, edited_at, deleted_at, erased
+      from messages where conversation_id = any(${ids}::text[]) order by conversation_id, version`,
+    db.sql`select * from message_facts where conversation_id = any(${ids}::text[])
+      order by message_id`,
+    db.sql`select actor_id, command_id, command_type, result from command_results
+      where result->>'conversationId' = any(${ids}::text[]) order by actor_id, command_id`,
+  ])
+  // positions differ between the databases; everything else must not
+  const noPosition = results.map((r) => ({
+    ...r,
+    result: {
+      ...(r.result as object),
+      position: (r.result as { position: unknown }).position !== null,
+    },
+  }))
+  return { members, conversations, messages, facts, results: noPosition }
+}
+
+const actors = ['ann', 'bob', 'cid', 'dee']
+
+type RawStep = {
+  kind: string
+  actor: number
+  other: number
+  conversation: number
+  target: number
+  clientId: number | null
+}
+
+/** A random scenario: abstract steps turned into commands with fixed ids and times. */
+const scenario = fc.array(
+  fc.record({
+    kind: fc.constantFrom(
+      'start',
+      'send',
+      'send',
+      'send',
+      'sendDirect',
+      'edit',
+      'delete',
+      'read',
+      'add',
+      'leave',
+      'empty',
+    ),
+    actor: fc.nat(actors.length - 1),
+    other: fc.nat(actors.length - 1),
+    conversation: fc.nat(2),
+    target: fc.nat(30),
+    clientId: fc.option(fc.nat(2), { freq: 2 }),
+  }),
+  { minLength: 1, maxLength: 40, size: 'max' },
+)
+
+function materialize(run: string, steps: RawStep[], withGroups: boolean) {
+  const groups = [0, 1, 2].map((i) => `${run}-g${i}`)
+  const direct = directConversationId(`${run}-${actors[0]}`, `${run}-${actors[1]}`)
+  const sent: { conversationId: string; messageId: string }[] = []
+  const t0 = Date.parse('2026-03-01T00:00:00.000Z')
+  // Most runs start with the groups in place, so that most commands have something to act on.
+  const starts: RawStep[] = withGroups
+    ? [0, 1, 2].map((conversation) => ({
+        kind: 'start',
+        actor: conversation,
+        other: 0,
+        conversation,
+        target: 0,
+        clientId: null,
+      }))
+    : []
+  return [...starts, ...steps].map((s, i): Step => {
+    const actor = `${run}-${actors[s.actor]}`
+    const other = `${run}-${actors[s.other]}`
+    const conversationId = groups[s.conversation]!
+    const options: CommandOptions = {
+      actorId: actor,
+      now: new Date(t0 + i).toISOString(),
+      clientCommandId: s.clientId === null ? null : `client-${s.clientId}`,
+    }
+    const messageId = `${run}-m${i}`
+    const target = sent.length ? sent[s.target % sent.length]! : null
+    let command: ConversationCommand
+    switch (s.kind) {
+      case 'start':
+        command = {
+          type: 'StartConversation',
+          conversationId,
+          kind: 'group',
+          participantIds: actors.filter((_, j) => j !== s.actor).map((a) => `${run}-${a}`),
+          title: `g${s.conversation}`,
+        }
+        break
+      case 'send':
+      case 'empty':
+        command = {
+          type: 'SendMessage',
+          conversationId,
+          messageId,
+          content: s.kind === 'empty' ? '   ' : `m${i}`,
+        }
+        sent.push({ conversationId, messageId })
+        break
+      case 'sendDirect': {
+        const [a, b] = [`${run}-${actors[0]}`, `${run}-${actors[1]}`]
+        const from = s.actor === 1 ? b : a
+        command = {
+          type: 'SendMessage',
+          conversationId: direct,
+          messageId,
+          content: `d${i}`,
+          receiverId: from === a ? b : a,
+        }
+        options.actorId = from
+        sent.push({ conversationId: direct, messageId })
+        break
+      }
+      case 'edit':
+        command = target
+          ? { type: 'EditMessage', ...target, content: `edited ${i}` }
+          : { type: 'EditMessage', conversationId, messageId: 'none', content: 'x' }
+        break
+      case 'delete':
+        command = target
+          ? { type: 'DeleteMessage', ...target }
+          : { type: 'DeleteMessage', conversationId, messageId: 'none' }
+        break
+      case 'read':
+        command = {
+          type: 'MarkRead',
+          conversationId: target?.conversationId ?? conversationId,
+          upToMessageId: s.target % 2 ? (target?.messageId ?? null) : null,
+        }
+        break
+      case 'add':
+        command = { type: 'AddParticipant', conversationId, userId: other }
+        break
+      default:
+        command = { type: 'LeaveConversation', conversationId }
+    }
+    return { command, options }
+  })
+}
+
+describe('command batcher', () => {
+  it('gives the same events, answers and read models as running the commands one at a time', async () => {
+    let runs = 0
+    let appended = 0
+    let rejected = 0
+    let grouped = 0
+    await fc.assert(
+      fc.asyncProperty(
+        scenario,
+        fc.integer({ min: 1, max: 8 }),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 3 }),
+        async (raw, cap, withGroups, inFlight) => {
+          const run = `r${runs++}-${crypto.randomUUID().slice(0, 6)}`
+          const steps = materialize(run, raw, withGroups)
+          const ids = [...new Set([...steps.map((s) => s.command.conversationId)])]
+          const together = batcherOn(batched, cap, applyProjections, inFlight)
+          const concurrent = await Promise.allSettled(
+            steps.map((s) => together.execute(s.command, s.options)),
+          )
+          // the reference: the one-transaction-per-command handler, one command at a time
+          const alone: PromiseSettledResult<CommandOutcome>[] = []
+          for (const s of steps) {
+            const one = handleCommand(
+              { sql: sequential.sql, writer: sequential.writer, projections: applyProjections },
+              s.command,
+              s.options,
+            )
+            alone.push((await Promise.allSettled([one]))[0]!)
+          }
+          expect(concurrent.map(answerOf)).toEqual(alone.map(answerOf))
+          const events = concurrent.flatMap((r) => (r.status === 'fulfilled' ? r.value.events : []))
+          appended += events.length
+          rejected += concurrent.filter((r) => r.status === 'rejected').length
+          // group commit happened: some transaction wrote the events of several commands
+          const commandsPerTx = new Map<string, Set<string>>()
+          for (const e of events) {
+            const set = commandsPerTx.get(e.transactionId) ?? new Set()
+            set.add(e.metadata.commandId)
+            commandsPerTx.set(e.transactionId, set)
+          }
+          if ([...commandsPerTx.values()].some((set) => set.size > 1)) grouped++
+          expect(await streamsOf(batched, ids)).toEqual(await streamsOf(sequential, ids))
+          expect(await readModelsOf(batched, ids)).toEqual(await readModelsOf(sequential, ids))
+        },
+      ),
+      { numRuns: 30 },
+    )
+    expect(appended).toBeGreaterThan(0)
+    expect(rejected).toBeGreaterThan(0)
+    expect(grouped).toBeGreaterThan(0)
+  })
+
+  it('a domain rejection fails only its own command; the rest of its batch commits', async () => {
+    const run = crypto.randomUUID().slice(0, 8)
+    const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`] as const
+    const id = `${run}-g`
+    const batcher = batcherOn(batched)
+    const now = new Date().toISOString()
+    const results = await Promise.allSettled([
+      batcher.execute(
+        {
+          type: 'StartConversation',
+          conversationId: id,
+          kind: 'group',
+          participantIds: [b, c],
+          title: 't',
+        },
+        { actorId: a, now },
+      ),
+      batcher.execute(
+        { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'one' },
+        { actorId: b, now },
+      ),
+      batcher.execute(
+        { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'x' },
+        { actorId: `${run}-stranger`, now },
+      ),
+      batcher.execute(
+        { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'two' },
+        { actorId: c, now },
+      ),
+    ])
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ])
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'not_participant' })
+    const events = await conversationLog.readStream(batched.sql, id)
+    expect(events.map((e) => e.type)).toEqual(['ConversationStarted', 'MessageSent', 'MessageSent'])
+    // each caller gets its own position, after the commit, in arrival order
+    const positions = results
+      .filter((r) => r.status === 'fulfilled')
+      .map((r) => (r as PromiseFulfilledResult<CommandOutcome>).value.position)
+    expect(positions).toEqual(events.map((e) => e.position))
+  })
+
+  it('two commands with one client id in one batch: one event, both get the same answer', async () => {
+    const run = crypto.randomUUID().slice(0, 8)
+    const [a, b] = [`${run}-a`, `${run}-b`]
+    const id = directConversationId(a, b)
+    const batcher = batcherOn(batched)
+    const now = new Date().toISOString()
+    const send = () =>
+      batcher.execute(
+        {
+          type: 'SendMessage',
+          conversationId: id,
+          messageId: newId(),
+          content: 'once',
+          receiverId: b,
+        },
+        { actorId: a, now, clientCommandId: 'same' },
+      )
+    const [first, second, third] = await Promise.all([send(), send(), send()])
+    expect(first.duplicate).toBe(false)
+    for (const again of [second, third]) {
+      expect(again).toMatchObject({
+        duplicate: true,
+        messageId: first.messageId,
+        position: first.position,
+        conversationId: id,
+      })
+    }
+    const events = await conversationLog.readStream(batched.sql, id)
+    expect(events.map((e) => e.type)).toEqual(['ConversationStarted', 'MessageSent'])
+    // and a retry in a later batch gets it from the stored result
+    expect(await send()).toMatchObject({ duplicate: true, position: first.position })
+  })
+
+  it('a database error in the middle of a batch leaves nothing of it; every caller gets the error', async () => {
+    const run = crypto.randomUUID().slice(0, 8)
+    const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`] as const
+    const id = `${run}-g`
+    const batcher = batcherOn(batched)
+    await batcher.execute(
+      {
+        type: 'StartConversation',
+        conversationId: id,
+        kind: 'group',
+        participantIds: [b, c],
+        title: 't',
+      },
+      { actorId: a, now: new Date().toISOString() },
+    )
+    const before = await readModelsOf(batched, [id])
+    // A projection that fails after the events were appended and the first read models written.
+    const failing = createCommandBatcher({
+      sql: batched.sql,
+      writer: batched.writer,
+      maxBatchSize: 256,
+      projections: async (tx, events) => {
+        await applyProjections(tx, events)
+        if (events.some((e) => e.type === 'MessageSent' && e.data.content === 'boom')) {
+          await tx`select 1 / 0`
+        }
+      },
+    })
+    const other = directConversationId(`${run}-x`, `${run}-y`)
+    const now = new Date().toISOString()
+    const results = await Promise.allSettled([
+      failing.execute(
+        { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'fine' },
+        { actorId: b, now, clientCommandId: 'k1' },
+      ),
+      failing.execute(
+        {
+          type: 'SendMessage',
+          conversationId: other,
+          messageId: newId(),
+          content: 'hi',
+          receiverId: `${run}-y`,
+        },
+        { actorId: `${run}-x`, now },
+      ),
+      failing.execute(
+        { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'boom' },
+        { actorId: c, now },
+      ),
+      failing.execute({ type: 'MarkRead', conversationId: id }, { actorId: a, now }),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected'])
+    for (const r of results) {
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: '22012' })
+    }
+    expect((await conversationLog.readStream(batched.sql, id)).map((e) => e.type)).toEqual([
+      'ConversationStarted',
+    ])
+    expect(await conversationLog.readStream(batched.sql, other)).toEqual([])
+    expect(await readModelsOf(batched, [id])).toEqual(before)
+    expect(await readModelsOf(batched, [other])).toMatchObject({
+      members: [],
+      messages: [],
+      facts: [],
+    })
+    const [stored] =
+      await batched.sql`select 1 from command_results where actor_id = ${b} and command_id = 'k1'`
+    expect(stored).toBeUndefined()
+    // the process goes on: the same command, retried, is applied once
+    const retried = await batcher.execute(
+      { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'fine' },
+      { actorId: b, now, clientCommandId: 'k1' },
+    )
+    expect(retried.duplicate).toBe(false)
+    expect((await conversationLog.readStream(batched.sql, id)).map((e) => e.type)).toEqual([
+      'ConversationStarted',
+      'MessageSent',
+    ])
+  })
+
+  it("keeps every message and each sender's order with 50 senders in one conversation", async () => {
+    const run = crypto.randomUUID().slice(0, 8)
+    const senders = Array.from({ length: 50 }, (_, i) => `${run}-s${i}`)
+    const id = `${run}-g`
+    const batcher = batcherOn(batched, 16, applyProjections, 3)
+    await batcher.execute(
+      {
+        type: 'StartConversation',
+        conversationId: id,
+        kind: 'group',
+        participantIds: senders.slice(1),
+        title: 'busy',
+      },
+      { actorId: senders[0]!, now: new Date().toISOString() },
+    )
+    await Promise.all(
+      senders.map(async (s) => {
+        for (let i = 0; i < 10; i++) {
+          await batcher.execute(
+            { type: 'SendMessage', conversationId: id, messageId: newId(), content: `${s}:${i}` },
+            { actorId: s, now: new Date().toISOString() },
+          )
+        }
+      }),
+    )
+    const events = await conversationLog.readStream(batched.sql, id)
+    const contents = events
+      .filter((e) => e.type === 'MessageSent')
+      .map((e) => (e.data as { content: string }).content)
+    expect(contents).toHaveLength(500)
+    for (const s of senders) {
+      expect(contents.filter((c) => c.startsWith(`${s}:`))).toEqual(
+        Array.from({ length: 10 }, (_, i) => `${s}:${i}`),
+      )
+    }
+    // positions ascend with versions
+    const positions = events.map((e) => e.position)
+    expect(positions).toEqual([...positions].sort((x, y) => x - y))
+  })
+
+  it('two batchers (two processes) on one conversation: a lost race re-decides, nothing is lost', async () => {
+    const run = crypto.randomUUID().slice(0, 8)
+    const senders = Array.from({ length: 4 }, (_, i) => `${run}-s${i}`)
+    const id = `${run}-g`
+    const { log, lines } = captureLogger()
+    const [one, two] = [0, 1].map(() =>
+      createCommandBatcher({
+        sql: batched.sql,
+        writer: batched.writer,
+        projections: applyProjections,
+        maxBatchSize: 8,
+        log,
+      }),
+    ) as [ReturnType<typeof batcherOn>, ReturnType<typeof batcherOn>]
+    await one.execute(
+      {
+        type: 'StartConversation',
+        conversationId: id,
+        kind: 'group',
+        participantIds: senders.slice(1),
+        title: 'shared',
+      },
+      { actorId: senders[0]!, now: new Date().toISOString() },
+    )
+    await Promise.all(
+      senders.flatMap((s) =>
+        [one, two].map(async (batcher, b) => {
+          for (let i = 0; i < 25; i++) {
+            await batcher.execute(
+              {
+                type: 'SendMessage',
+                conversationId: id,
+                messageId: newId(),
+                content: `${s}/${b}:${i}`,
+              },
+              { actorId: s, now: new Date().toISOString(), clientCommandId: `${b}-${i}` },
+            )
+          }
+        }),
+      ),
+    )
+    const contents = (await conversationLog.readStream(batched.sql, id))
+      .filter((e) => e.type === 'MessageSent')
+      .map((e) => (e.data as { content: string }).content)
+    expect(contents).toHaveLength(200)
+    for (const s of senders) {
+      for (const b of [0, 1]) {
+        expect(contents.filter((c) => c.startsWith(`${s}/${b}:`))).toEqual(
+          Array.from({ length: 25 }, (_, i) => `${s}/${b}:${i}`),
+        )
+      }
+    }
+    // the batchers did race (each read a version the other then moved on)
+    expect(lines.filter((l) => l.msg.startsWith('conversations changed')).length).toBeGreaterThan(0)
+  })
+
+  it('answers 503 contention (Retry-After) only when a conversation cannot make progress', async () => {
+    const run = crypto.randomUUID().slice(0, 8).replaceAll('-', '')
+    const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`] as const
+    const id = `${run}-g`
+    const batcher = batcherOn(batched)
+    await batcher.execute(
+      {
+        type: 'StartConversation',
+        conversationId: id,
+        kind: 'group',
+        participantIds: [b, c],
+        title: 't',
+      },
+      { actorId: a, now: new Date().toISOString() },
+    )
+    // Stands for other processes moving the conversation on every time: its stream row refuses
+    // every update, so each append of ours finds it "changed".
+    await batched.sql.unsafe(`
+      create function stuck_${run}() returns trigger language plpgsql as $$
+      begin
+        if old.stream_id = '${id}' then return null; end if;
+        return new;
+      end $$;
+      create trigger stuck_${run} before update on streams
+        for each row execute function stuck_${run}();`)
+    try {
+      const other = directConversationId(`${run}-x`, `${run}-y`)
+      const now = new Date().toISOString()
+      const [stuck, fine] = await Promise.allSettled([
+        batcher.execute(
+          { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'x' },
+          { actorId: b, now },
+        ),
+        batcher.execute(
+          {
+            type: 'SendMessage',
+            conversationId: other,
+            messageId: newId(),
+            content: 'y',
+            receiverId: `${run}-y`,
+          },
+          { actorId: `${run}-x`, now },
+        ),
+      ])
+      expect(fine.status).toBe('fulfilled')
+      expect(stuck.status).toBe('rejected')
+      const error = (stuck as PromiseRejectedResult).reason
+      expect(error).toBeInstanceOf(TooMuchContentionError)
+      const api = toApiError(error)!
+      expect(api.status).toBe(503)
+      expect(api.code).toBe('contention')
+      expect(api.headers?.['Retry-After']).toBe('1')
+      expect((await conversationLog.readStream(batched.sql, id)).map((e) => e.type)).toEqual([
+        'ConversationStarted',
+      ])
+    } finally {
+      await batched.sql.unsafe(
+        `drop trigger stuck_${run} on streams; drop function stuck_${run}();`,
+      )
+    }
+  })
+})
