@@ -12,7 +12,6 @@ import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
 import { appendBatch, type StreamAppend } from '../eventstore/batch-append.ts'
 import type { EventMetadata } from '../eventstore/event-store.ts'
-import { reservedTransaction } from '../eventstore/reserved-transaction.ts'
 import { validateNewEvent } from '../eventstore/sealed-event.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
 import type { Logger } from '../logger.ts'
@@ -188,7 +187,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
     let written: WrittenBatch = { recorded: new Map(), conflicts: new Set() }
     try {
       if (locked) {
-        ;({ planned, written } = await reservedTransaction(writer, async (tx) => {
+        ;({ planned, written } = await writer.begin(async (tx) => {
           // an appender of the log: the lock comes before the row locks give it a transaction id
           await takeAppendLock(tx)
           const loaded = await loadBatchDecisionState(tx, wantedFor(batch), { lock: true })
@@ -201,7 +200,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
       } else {
         planned = planBatch(batch, await loadBatchDecisionState(deps.sql, wantedFor(batch)))
         if (planned.appends.length > 0) {
-          written = await reservedTransaction(writer, (tx) =>
+          written = await writer.begin((tx) =>
             writeBatch(tx, planned, deps.projections, { lock: true }),
           )
         }
