@@ -38,6 +38,12 @@ export const configSchema = z.object({
   TYPING_TIMEOUT_MS: int(6000, 1),
   WS_MAX_BUFFERED_BYTES: int(1024 * 1024, 1024),
   WS_PING_INTERVAL_MS: int(30_000, 10),
+  AUDIT_SIGNING_KEY: optionalString,
+  AUDIT_CHECKPOINT_INTERVAL_MS: int(60_000, 1),
+  AUDIT_LOG_ORIGIN: z
+    .string()
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+    .default('eventchat.local/audit'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 })
 
