@@ -1,3 +1,4 @@
+import type { Sql } from '../eventstore/sql.ts'
 import type { Checkpoint } from './checkpoints.ts'
 import {
   defaultSha256,
@@ -128,4 +129,21 @@ export function checkConsistencyProof(
         ok,
         message: `${describe(later)} does not extend ${describe(earlier)}: the history before it was rewritten (or the proof is wrong)`,
       }
+}
+
+/**
+ * Feeds every event of the database to the rebuilder in log order (one snapshot, through a
+ * cursor): what `audit:verify --checkpoint` checks when it reads the database itself.
+ */
+export async function rebuildFromDatabase(
+  sql: Sql,
+  tree: TreeRebuilder,
+  onProgress?: (events: number) => void,
+): Promise<void> {
+  const rows = sql<{ position: number; hash: string }[]>`
+    select position::float8 as position, hash from events order by transaction_id, position`
+  for await (const batch of rows.cursor(5000)) {
+    for (const r of batch) tree.add(r.position, r.hash)
+    onProgress?.(tree.leaves)
+  }
 }
