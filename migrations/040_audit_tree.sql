@@ -1,20 +1,24 @@
 -- The audit Merkle tree over the whole log (RFC 9162 hashing; docs/audit-format.md), extended
 -- after commit by one process at a time (src/audit/merkle-tree.ts), never by an append.
 
--- Leaf order is log order, fixed once a leaf is in the tree: the leaf index of each position.
-create table audit_tree_leaves (
-  position bigint primary key,
-  leaf_index bigint not null unique
-);
-
--- Every complete subtree: level 0 holds the leaf hashes, level L the node over leaves
--- [index * 2^L, (index + 1) * 2^L). Any proof reads O(log n) of these rows.
-create table audit_tree_nodes (
+-- The tree is stored in tiles, as C2SP tlog-tiles does: tile (level L, index N) holds the
+-- hashes of the tree's nodes at height 8·L with indexes [256·N, 256·N + 256), 32 bytes each, in
+-- order; the last tile of each level is partial and grows. Nodes in between are recomputed from
+-- at most 128 hashes of one tile, so a proof reads a few rows, and the builder writes about one
+-- row per 256 events instead of several rows per event.
+-- Level-0 tiles also keep the log position of each leaf: leaf order is log order, fixed once a
+-- leaf is in the tree, and a position finds its leaf index through the range index below.
+create table audit_tree_tiles (
   level smallint not null,
   index bigint not null,
-  hash bytea not null,
+  hashes bytea not null,
+  positions bigint[],
+  min_position bigint,
+  max_position bigint,
   primary key (level, index)
 );
+create index audit_tree_tiles_positions on audit_tree_tiles
+  using gist (int8range(min_position, max_position, '[]')) where level = 0;
 
 -- The tree's size and the log cursor of its last leaf (where the builder resumes).
 create table audit_tree_head (

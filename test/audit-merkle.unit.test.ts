@@ -4,13 +4,17 @@ import { describe, expect, it } from 'vitest'
 import {
   consistencyRanges,
   EMPTY_ROOT,
+  eventLeafHash,
   foldRange,
   inclusionRanges,
+  leafData,
+  leafHash,
   rangeNodes,
   TreeFrontier,
   verifyConsistency,
   verifyInclusion,
 } from '../src/audit/merkle.ts'
+import { nodeSha256 } from '../src/audit/node-sha256.ts'
 
 // The reference: RFC 9162 section 2.1 written as its recursive definitions, on plain arrays.
 const concat = (...parts: Uint8Array[]) => {
@@ -89,6 +93,23 @@ describe('RFC 9162 Merkle tree', () => {
       }),
       { numRuns: 300 },
     )
+  })
+
+  it('hashes an event leaf as leafHash(leafData(position, hash)), with any SHA-256', () => {
+    const hex64 = fc.string({
+      unit: fc.constantFrom(...'0123456789abcdef'),
+      minLength: 64,
+      maxLength: 64,
+    })
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), hex64, (position, h) => {
+        const expected = hex(leafHash(leafData(position, h)))
+        expect(hex(eventLeafHash(position, h))).toBe(expected)
+        expect(hex(eventLeafHash(position, h, nodeSha256))).toBe(expected)
+      }),
+      { numRuns: 500 },
+    )
+    expect(() => eventLeafHash(1, 'g'.repeat(64))).toThrow(/not a chain hash/)
   })
 
   it('rejects a proof for another leaf, another root, or a tree that does not extend', () => {

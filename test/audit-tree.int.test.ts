@@ -1,5 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { seedLog } from '../bench/replay-seed.ts'
 import { checkpointsAfter, issueCheckpoint } from '../src/audit/checkpoint-store.ts'
 import { fromBase64, toBase64, verifyCheckpoint } from '../src/audit/checkpoints.ts'
 import {
@@ -19,7 +20,7 @@ import {
 import { openDatabase } from '../src/eventstore/database.ts'
 import type { Sql } from '../src/eventstore/sql.ts'
 import { type AuditFixture, createAuditFixture } from './support/audit-fixture.ts'
-import { usingPostgres } from './support/test-database.ts'
+import { createTestDatabase, usingPostgres } from './support/test-database.ts'
 
 let f: AuditFixture
 let auditor: string
@@ -217,9 +218,12 @@ describe('two processes', () => {
       })
 
       const leaves = await logLeaves(f.sql)
-      const [dupes] = await f.sql<{ n: number }[]>`
-        select count(*)::int - count(distinct leaf_index)::int as n from audit_tree_leaves`
-      expect(dupes!.n).toBe(0)
+      // every position once, in log order
+      const stored = await f.sql<{ position: string }[]>`
+        select unnest(positions) as position from audit_tree_tiles where level = 0 order by index`
+      const inLogOrder = await f.sql<{ position: string }[]>`
+        select position from events order by transaction_id, position`
+      expect(stored.map((r) => r.position)).toEqual(inLogOrder.map((r) => r.position))
       expect((await readTreeHead(f.sql)).size).toBe(leaves.length)
       const all = await checkpointsAfter(f.sql, 0, 10_000)
       expect(all.length).toBeGreaterThan(2)
@@ -239,6 +243,40 @@ describe('two processes', () => {
       expect(equalBytes(all.at(-1)!.rootHash, mth(leaves))).toBe(true)
     } finally {
       await other?.close()
+    }
+  })
+})
+
+describe('a tree of several tiles', () => {
+  it('serves the reference roots and proofs across tile boundaries, built in odd batches', async () => {
+    const db = await createTestDatabase()
+    try {
+      await seedLog(db.sql, { events: 1_300, conversations: 7 })
+      // odd batches: tiles are filled partly, then appended to, across levels 0 and 8
+      expect(await extendTree(db.sql, { batchSize: 97 })).toMatchObject({ added: 1_300 })
+      const leaves = await logLeaves(db.sql)
+      const positions = await db.sql<{ position: string }[]>`
+        select position from events order by transaction_id, position`
+      const sizes = [1, 255, 256, 257, 511, 512, 513, 1_024, 1_299, 1_300]
+      for (let i = 0; i < 20; i++) sizes.push(1 + Math.floor(Math.random() * 1_300))
+      for (const size of sizes) {
+        const root = mth(leaves.slice(0, size))
+        expect(toBase64(await rootAt(db.sql, size)), `root at ${size}`).toBe(toBase64(root))
+        const m = Math.floor(Math.random() * size)
+        const p = await inclusionProof(db.sql, Number(positions[m]!.position), size)
+        expect(p.leafIndex).toBe(m)
+        expect(verifyInclusion(m, size, leaves[m]!, p.hashes, root), `leaf ${m} of ${size}`).toBe(
+          true,
+        )
+        const from = 1 + Math.floor(Math.random() * size)
+        const c = await consistencyProof(db.sql, from, size)
+        const fromRoot = mth(leaves.slice(0, from))
+        expect(verifyConsistency(from, size, fromRoot, root, c.hashes), `${from} → ${size}`).toBe(
+          true,
+        )
+      }
+    } finally {
+      await db.close()
     }
   })
 })

@@ -1,19 +1,19 @@
-import { bytesToHex } from '@noble/hashes/utils.js'
 import type { LogCursor } from '../eventstore/event-store.ts'
 import type { Queryable, Sql, Tx } from '../eventstore/sql.ts'
 import {
   consistencyRanges,
   defaultSha256,
   EMPTY_ROOT,
+  eventLeafHash,
   foldRange,
   inclusionRanges,
-  leafData,
-  leafHash,
   type NodeId,
+  nodeHash,
   type Range,
   rangeNodes,
   type Sha256,
   TreeFrontier,
+  type TreeNode,
 } from './merkle.ts'
 
 /**
@@ -89,72 +89,165 @@ async function extendOnce(tx: Tx, limit: number, hash: Sha256) {
   if (rows.length === 0) return { added: 0, size: head.size }
 
   const edgeIds = TreeFrontier.edgeOf(head.size)
-  const stored = await readNodes(tx, edgeIds)
+  const node = await readNodes(tx, edgeIds, hash)
   const frontier = new TreeFrontier(
     hash,
     head.size,
-    edgeIds.map((id) => ({ ...id, hash: nodeOf(stored, id) })),
+    edgeIds.map((id) => ({ ...id, hash: node(id) })),
   )
-  const positions: string[] = []
-  const leafIndexes: number[] = []
-  const levels: number[] = []
-  const indexes: number[] = []
-  let hashes = ''
+  const tiles = new TileWriter()
   for (const row of rows) {
-    positions.push(row.position)
-    leafIndexes.push(frontier.size)
-    for (const node of frontier.add(leafHash(leafData(Number(row.position), row.hash), hash))) {
-      levels.push(node.level)
-      indexes.push(node.index)
-      hashes += bytesToHex(node.hash)
-    }
+    const position = Number(row.position)
+    tiles.add(position, frontier.add(eventLeafHash(position, row.hash, hash)))
   }
+  const leaves = tiles.rows(0)
+  const upper = tiles.rows(1)
   const last = rows.at(-1)!
-  // one hex string for every hash, cut in SQL: far cheaper to send than an array of bytea
+  // a partial tile grows: its new hashes (and positions) are appended to the stored row
   await tx`
-    insert into audit_tree_leaves (position, leaf_index)
-    select * from unnest(${positions}::bigint[], ${leafIndexes}::bigint[])`
-  await tx`
-    insert into audit_tree_nodes (level, index, hash)
-    select level, index, substring(h from (n - 1)::int * 32 + 1 for 32)
-    from unnest(${levels}::smallint[], ${indexes}::bigint[]) with ordinality as u(level, index, n),
-      (select decode(${hashes}, 'hex') as h) hashes`
+    insert into audit_tree_tiles (level, index, hashes, positions, min_position, max_position)
+    select 0, index, decode(hashes, 'hex'), string_to_array(positions, ',')::bigint[],
+      min_position, max_position
+    from unnest(${leaves.indexes}::bigint[], ${leaves.hashes}::text[], ${leaves.positions}::text[],
+      ${leaves.min}::bigint[], ${leaves.max}::bigint[])
+      as u(index, hashes, positions, min_position, max_position)
+    on conflict (level, index) do update set
+      hashes = audit_tree_tiles.hashes || excluded.hashes,
+      positions = audit_tree_tiles.positions || excluded.positions,
+      min_position = least(audit_tree_tiles.min_position, excluded.min_position),
+      max_position = greatest(audit_tree_tiles.max_position, excluded.max_position)`
+  if (upper.indexes.length) {
+    await tx`
+      insert into audit_tree_tiles (level, index, hashes)
+      select level, index, decode(hashes, 'hex')
+      from unnest(${upper.levels}::smallint[], ${upper.indexes}::bigint[], ${upper.hashes}::text[])
+        as u(level, index, hashes)
+      on conflict (level, index) do update set hashes = audit_tree_tiles.hashes || excluded.hashes`
+  }
   await tx`
     update audit_tree_head set size = ${frontier.size},
       last_transaction_id = ${last.transaction_id}::xid8, last_position = ${last.position}`
   return { added: rows.length, size: frontier.size }
 }
 
-const key = (id: NodeId) => `${id.level}:${id.index}`
+/** Tile geometry: a tile holds 2^8 nodes of one tree height that is a multiple of 8. */
+const TILE_HEIGHT = 4
+const TILE_WIDTH = 2 ** TILE_HEIGHT
 
-/** Reads stored nodes by id, in one query. */
-export async function readNodes(sql: Queryable, ids: NodeId[]): Promise<Map<string, Uint8Array>> {
-  const found = new Map<string, Uint8Array>()
-  if (ids.length === 0) return found
-  const rows = await sql<{ level: number; index: string; hash: Uint8Array }[]>`
-    select level, index, hash from audit_tree_nodes
-    where (level, index) in (
-      select * from unnest(${ids.map((i) => i.level)}::smallint[], ${ids.map((i) => i.index)}::bigint[]))`
-  for (const r of rows) found.set(`${r.level}:${r.index}`, new Uint8Array(r.hash))
-  return found
+/** Collects the hashes a batch adds to each tile, in order. */
+class TileWriter {
+  private readonly tiles = new Map<string, { level: number; index: number; hashes: Uint8Array[] }>()
+  private readonly positions = new Map<number, number[]>()
+
+  /** A new leaf at `position` and the subtrees it completed (itself first). */
+  add(position: number, completed: TreeNode[]) {
+    for (const n of completed) {
+      if (n.level % TILE_HEIGHT !== 0) continue
+      const level = n.level / TILE_HEIGHT
+      const index = Math.floor(n.index / TILE_WIDTH)
+      const key = `${level}:${index}`
+      let tile = this.tiles.get(key)
+      if (!tile) {
+        tile = { level, index, hashes: [] }
+        this.tiles.set(key, tile)
+        if (level === 0) this.positions.set(index, [])
+      }
+      tile.hashes.push(n.hash)
+      if (level === 0) this.positions.get(index)!.push(position)
+    }
+  }
+
+  /** The rows of level 0 (with positions) or of every level above it. */
+  rows(which: 0 | 1) {
+    const out = {
+      levels: [] as number[],
+      indexes: [] as number[],
+      hashes: [] as string[],
+      positions: [] as string[],
+      min: [] as number[],
+      max: [] as number[],
+    }
+    for (const tile of this.tiles.values()) {
+      if ((tile.level === 0) !== (which === 0)) continue
+      out.levels.push(tile.level)
+      out.indexes.push(tile.index)
+      out.hashes.push(toHex(tile.hashes))
+      if (tile.level === 0) {
+        const positions = this.positions.get(tile.index)!
+        out.positions.push(positions.join(','))
+        out.min.push(Math.min(...positions))
+        out.max.push(Math.max(...positions))
+      }
+    }
+    return out
+  }
 }
 
-function nodeOf(nodes: Map<string, Uint8Array>, id: NodeId): Uint8Array {
-  const hash = nodes.get(key(id))
-  if (!hash) throw new Error(`audit tree node ${key(id)} is missing: the tree tables were altered`)
-  return hash
+const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
+/** The hashes concatenated, as hex (what `decode(…, 'hex')` reads back as one bytea). */
+function toHex(hashes: Uint8Array[]): string {
+  const parts: string[] = []
+  for (const h of hashes) for (let i = 0; i < h.length; i++) parts.push(HEX_PAIRS[h[i]!]!)
+  return parts.join('')
+}
+
+const key = (id: NodeId) => `${id.level}:${id.index}`
+
+/**
+ * Reads the tiles that hold the given nodes, in one query, and returns the hash of any node
+ * they cover: a node at a tile height is read as is; one in between is recomputed from the at
+ * most 128 hashes below it in one tile.
+ */
+export async function readNodes(
+  sql: Queryable,
+  ids: NodeId[],
+  hash: Sha256 = defaultSha256,
+): Promise<(id: NodeId) => Uint8Array> {
+  const tileOf = (id: NodeId) => {
+    const below = id.level % TILE_HEIGHT
+    const first = id.index * 2 ** below
+    return { level: (id.level - below) / TILE_HEIGHT, index: Math.floor(first / TILE_WIDTH) }
+  }
+  const wanted = new Map<string, { level: number; index: number }>()
+  for (const id of ids) {
+    const tile = tileOf(id)
+    wanted.set(key(tile), tile)
+  }
+  const tiles = new Map<string, Uint8Array>()
+  if (wanted.size) {
+    const list = [...wanted.values()]
+    const rows = await sql<{ level: number; index: string; hashes: Uint8Array }[]>`
+      select level, index, hashes from audit_tree_tiles
+      where (level, index) in (
+        select * from unnest(${list.map((t) => t.level)}::smallint[], ${list.map((t) => t.index)}::bigint[]))`
+    for (const r of rows) tiles.set(`${r.level}:${r.index}`, new Uint8Array(r.hashes))
+  }
+  return (id) => {
+    const tile = tileOf(id)
+    const bytes = tiles.get(key(tile))
+    const below = id.level % TILE_HEIGHT
+    const span = 2 ** below
+    const offset = (id.index * span) % TILE_WIDTH
+    if (!bytes || bytes.length < (offset + span) * 32) {
+      throw new Error(`audit tree node ${key(id)} is missing: the tree tables were altered`)
+    }
+    let layer: Uint8Array[] = []
+    for (let i = offset; i < offset + span; i++) layer.push(bytes.subarray(i * 32, i * 32 + 32))
+    while (layer.length > 1) {
+      const up: Uint8Array[] = []
+      for (let i = 0; i < layer.length; i += 2) up.push(nodeHash(layer[i]!, layer[i + 1]!, hash))
+      layer = up
+    }
+    return layer[0]!
+  }
 }
 
 /** Reads the hashes of the given ranges (each a subtree of the RFC 9162 tree) in one query. */
 async function rangeHashes(sql: Queryable, ranges: Range[], hash: Sha256) {
   const perRange = ranges.map(([start, end]) => rangeNodes(start, end))
-  const nodes = await readNodes(sql, perRange.flat())
-  return perRange.map((ids) =>
-    foldRange(
-      ids.map((id) => nodeOf(nodes, id)),
-      hash,
-    ),
-  )
+  const node = await readNodes(sql, perRange.flat(), hash)
+  return perRange.map((ids) => foldRange(ids.map(node), hash))
 }
 
 /** A proof asked of sizes the tree does not have (a bad request). */
@@ -198,7 +291,12 @@ export async function inclusionProof(
   hash = defaultSha256,
 ): Promise<InclusionProof> {
   const [row] = await sql<{ leaf_index: string | null; size: string }[]>`
-    select (select leaf_index from audit_tree_leaves where position = ${position}) as leaf_index,
+    select (
+        select index * ${TILE_WIDTH} + array_position(positions, ${position}::bigint) - 1
+        from audit_tree_tiles
+        where level = 0 and int8range(min_position, max_position, '[]') @> ${position}::bigint
+          and positions @> array[${position}::bigint]
+      ) as leaf_index,
       (select size from audit_tree_head) as size`
   if (row!.leaf_index === null) throw new NotInTreeError(position)
   const leafIndex = Number(row!.leaf_index)

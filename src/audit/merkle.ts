@@ -21,6 +21,40 @@ export function leafData(position: number, chainHashHex: string): Uint8Array {
   return leaf
 }
 
+const HEX_VALUES = new Int8Array(128).fill(-1)
+for (let i = 0; i < 16; i++) HEX_VALUES['0123456789abcdef'.charCodeAt(i)] = i
+const leafInput = new Uint8Array(41)
+
+/**
+ * `leafHash(leafData(position, chainHashHex))` without the intermediate arrays: the builder and
+ * the offline verifier hash one leaf per event of the log. A unit test keeps them equal.
+ */
+export function eventLeafHash(
+  position: number,
+  chainHashHex: string,
+  hash: Sha256 = defaultSha256,
+): Uint8Array {
+  if (chainHashHex.length !== 64) throw new Error(`not a chain hash: ${chainHashHex}`)
+  leafInput[0] = 0
+  const high = Math.floor(position / 2 ** 32)
+  const low = position >>> 0
+  leafInput[1] = high >>> 24
+  leafInput[2] = (high >>> 16) & 255
+  leafInput[3] = (high >>> 8) & 255
+  leafInput[4] = high & 255
+  leafInput[5] = low >>> 24
+  leafInput[6] = (low >>> 16) & 255
+  leafInput[7] = (low >>> 8) & 255
+  leafInput[8] = low & 255
+  for (let i = 0; i < 32; i++) {
+    const h = HEX_VALUES[chainHashHex.charCodeAt(2 * i)] ?? -1
+    const l = HEX_VALUES[chainHashHex.charCodeAt(2 * i + 1)] ?? -1
+    if (h < 0 || l < 0) throw new Error(`not a chain hash: ${chainHashHex}`)
+    leafInput[9 + i] = (h << 4) | l
+  }
+  return hash(leafInput)
+}
+
 /** RFC 9162 leaf hash: SHA-256(0x00 ‖ leaf). */
 export function leafHash(leaf: Uint8Array, hash: Sha256 = defaultSha256): Uint8Array {
   const input = new Uint8Array(leaf.length + 1)
@@ -29,12 +63,14 @@ export function leafHash(leaf: Uint8Array, hash: Sha256 = defaultSha256): Uint8A
 }
 
 /** RFC 9162 interior node hash: SHA-256(0x01 ‖ left ‖ right). */
+const nodeInput = new Uint8Array(65)
+nodeInput[0] = 1
+
 export function nodeHash(left: Uint8Array, right: Uint8Array, hash = defaultSha256): Uint8Array {
-  const input = new Uint8Array(65)
-  input[0] = 1
-  input.set(left, 1)
-  input.set(right, 33)
-  return hash(input)
+  // one input buffer: the hash is computed before the next call can overwrite it
+  nodeInput.set(left, 1)
+  nodeInput.set(right, 33)
+  return hash(nodeInput)
 }
 
 /** The largest power of two smaller than n (n ≥ 2), as RFC 9162 splits a tree. */

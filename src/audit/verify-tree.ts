@@ -3,8 +3,7 @@ import type { Checkpoint } from './checkpoints.ts'
 import {
   defaultSha256,
   equalBytes,
-  leafData,
-  leafHash,
+  eventLeafHash,
   type Sha256,
   TreeFrontier,
   verifyConsistency,
@@ -40,7 +39,7 @@ export class TreeRebuilder {
       this.unusable ??= { line, why: position === null ? 'no position' : 'no chain hash' }
       return
     }
-    this.frontier.add(leafHash(leafData(position, chainHash), this.hash))
+    this.frontier.add(eventLeafHash(position, chainHash, this.hash))
     if (this.wanted.has(this.frontier.size)) {
       this.roots.set(this.frontier.size, this.frontier.root())
     }
