@@ -1,11 +1,11 @@
 -- The audit Merkle tree over the whole log (RFC 9162 hashing; docs/audit-format.md), extended
 -- after commit by one process at a time (src/audit/merkle-tree.ts), never by an append.
 
--- The tree is stored in tiles, as C2SP tlog-tiles does: tile (level L, index N) holds the
--- hashes of the tree's nodes at height 8·L with indexes [256·N, 256·N + 256), 32 bytes each, in
+-- The tree is stored in tiles, much as C2SP tlog-tiles does: tile (level L, index N) holds the
+-- hashes of the tree's nodes at height 4·L with indexes [16·N, 16·N + 16), 32 bytes each, in
 -- order; the last tile of each level is partial and grows. Nodes in between are recomputed from
--- at most 128 hashes of one tile, so a proof reads a few rows, and the builder writes about one
--- row per 256 events instead of several rows per event.
+-- at most 8 hashes of one tile, so a proof reads a few small rows, and the builder writes about
+-- one row per 16 events instead of a row per node (two per event).
 -- Level-0 tiles also keep the log position of each leaf: leaf order is log order, fixed once a
 -- leaf is in the tree, and a position finds its leaf index through the range index below.
 create table audit_tree_tiles (

@@ -18,8 +18,9 @@ import {
 
 /**
  * The audit Merkle tree in the database (migrations/040_audit_tree.sql): one leaf per event in
- * log order, every complete subtree stored, extended after commit under a lease, and proofs
- * read from the stored nodes (O(log n) rows, one query).
+ * log order, stored in tiles of 16 hashes (every complete subtree at a height that is a multiple
+ * of 4), extended after commit under a lease; proofs are read from the tiles (O(log n) small
+ * rows, one query) and the nodes in between recomputed.
  */
 
 export type TreeHead = { size: number; cursor: LogCursor }
@@ -130,7 +131,7 @@ async function extendOnce(tx: Tx, limit: number, hash: Sha256) {
   return { added: rows.length, size: frontier.size }
 }
 
-/** Tile geometry: a tile holds 2^8 nodes of one tree height that is a multiple of 8. */
+/** Tile geometry: a tile holds 2^4 nodes of one tree height that is a multiple of 4. */
 const TILE_HEIGHT = 4
 const TILE_WIDTH = 2 ** TILE_HEIGHT
 
@@ -197,7 +198,7 @@ const key = (id: NodeId) => `${id.level}:${id.index}`
 /**
  * Reads the tiles that hold the given nodes, in one query, and returns the hash of any node
  * they cover: a node at a tile height is read as is; one in between is recomputed from the at
- * most 128 hashes below it in one tile.
+ * most 8 hashes below it in one tile.
  */
 export async function readNodes(
   sql: Queryable,
