@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { seedLog } from '../bench/replay-seed.ts'
 import { checkpointsAfter, issueCheckpoint } from '../src/audit/checkpoint-store.ts'
 import { fromBase64, toBase64, verifyCheckpoint } from '../src/audit/checkpoints.ts'
@@ -17,6 +17,7 @@ import {
   readTreeHead,
   rootAt,
 } from '../src/audit/merkle-tree.ts'
+import { TreeKeeper } from '../src/audit/tree-keeper.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import type { Sql } from '../src/eventstore/sql.ts'
 import { type AuditFixture, createAuditFixture } from './support/audit-fixture.ts'
@@ -185,6 +186,30 @@ describe('the audit tree', () => {
         c.hashes,
       ),
     ).toBe(true)
+  })
+})
+
+describe('the keeper', () => {
+  it('extends the tree after commits, woken by the log signal', async () => {
+    const keeper = new TreeKeeper({
+      sql: f.sql,
+      signals: f.db.signals,
+      log: f.services.log,
+      signer: f.signer,
+      checkpointIntervalMs: 3_600_000,
+      minGapMs: 5,
+    })
+    await keeper.start()
+    try {
+      await f.send('alice', group, 'wakes the keeper')
+      const [count] = await f.sql<{ n: number }[]>`select count(*)::int as n from events`
+      await vi.waitFor(async () => expect((await readTreeHead(f.sql)).size).toBe(count!.n), {
+        timeout: 30_000,
+        interval: 20,
+      })
+    } finally {
+      await keeper.stop()
+    }
   })
 })
 

@@ -27,6 +27,8 @@ export async function startAuditTree(services: Services): Promise<AuditTree> {
     signer,
     checkpointIntervalMs: config.AUDIT_CHECKPOINT_INTERVAL_MS,
     clock: services.clock,
+    // embedded mode has one connection: short turns, so commands do not wait behind the tree
+    batchSize: db.mode === 'embedded' ? 1_000 : 10_000,
   })
   await keeper.start()
   return { keeper, signer }

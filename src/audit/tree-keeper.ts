@@ -19,6 +19,8 @@ export type TreeKeeperOptions = {
   hash?: Sha256
   /** Least pause between two turns, so a busy log costs a turn per pause, not per commit. */
   minGapMs?: number
+  /** Events per tree transaction (smaller in embedded mode, whose one connection it holds). */
+  batchSize?: number
 }
 
 /**
@@ -51,14 +53,27 @@ export class TreeKeeper {
     this.wake()
   }
 
+  /**
+   * Asks for a turn after a short pause (`minGapMs`): a burst of commits costs one turn, and the
+   * turn's brief writing transaction (which holds the cluster-wide read horizon of the log
+   * followers for its few milliseconds) does not run at every commit.
+   */
   wake(): void {
     if (this.stopped) return
     this.dirty = true
-    this.running ??= this.run().finally(() => {
-      this.running = null
-      if (this.dirty && !this.stopped) this.wake()
-    })
+    if (this.running || this.delay) return
+    this.delay = setTimeout(() => {
+      this.delay = null
+      if (this.stopped) return
+      this.running = this.run().finally(() => {
+        this.running = null
+        if (this.dirty && !this.stopped) this.wake()
+      })
+    }, this.options.minGapMs ?? 200)
+    this.delay.unref?.()
   }
+
+  private delay: ReturnType<typeof setTimeout> | null = null
 
   /** Resolves when no turn is running. */
   async idle(): Promise<void> {
@@ -68,6 +83,7 @@ export class TreeKeeper {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.timer) clearInterval(this.timer)
+    if (this.delay) clearTimeout(this.delay)
     this.unsubscribe?.()
     await this.idle()
   }
@@ -77,8 +93,8 @@ export class TreeKeeper {
    * (`force`: whatever the interval). Returns the checkpoint issued, if any.
    */
   async turn(force = false): Promise<StoredCheckpoint | null> {
-    const { sql, signer, hash } = this.options
-    await extendTree(sql, { hash })
+    const { sql, signer, hash, batchSize } = this.options
+    await extendTree(sql, { hash, batchSize })
     if (!signer) return null
     return issueCheckpoint(sql, signer, {
       now: this.clock(),
@@ -88,20 +104,13 @@ export class TreeKeeper {
   }
 
   private async run(): Promise<void> {
-    while (this.dirty && !this.stopped) {
-      this.dirty = false
-      try {
-        const issued = await this.turn()
-        if (issued) {
-          this.options.log.debug('audit checkpoint issued', { treeSize: issued.treeSize })
-        }
-      } catch (error) {
-        if (this.stopped) return
-        this.options.log.error('audit tree turn failed; retrying on the next wake-up', { error })
-        return
-      }
-      const gap = this.options.minGapMs ?? 200
-      if (this.dirty && gap > 0) await new Promise((resolve) => setTimeout(resolve, gap))
+    this.dirty = false
+    try {
+      const issued = await this.turn()
+      if (issued) this.options.log.debug('audit checkpoint issued', { treeSize: issued.treeSize })
+    } catch (error) {
+      if (this.stopped) return
+      this.options.log.error('audit tree turn failed; retrying on the next wake-up', { error })
     }
   }
 }
