@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { seedLog } from '../bench/replay-seed.ts'
 import { issueCheckpoint, type StoredCheckpoint } from '../src/audit/checkpoint-store.ts'
 import { createCheckpointSigner, parseSeed } from '../src/audit/checkpoints.ts'
-import { extendTree } from '../src/audit/merkle-tree.ts'
 import { type Database, openDatabase } from '../src/eventstore/database.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
 import { AUDIT_TEST_KEY, AUDIT_TEST_ORIGIN } from './support/audit-fixture.ts'
+import { buildTreeTo } from './support/audit-tree.ts'
 import { createTestDatabase, usingPostgres } from './support/test-database.ts'
 
 const root = new URL('..', import.meta.url).pathname
@@ -61,9 +61,9 @@ beforeAll(async () => {
   await withDatabase(async (db) => {
     await migrate(db.sql)
     await seedLog(db.sql, { events: 200, conversations: 8 })
-    await extendTree(db.sql, { maxEvents: 120 })
+    await buildTreeTo(db.sql, 120)
     first = (await issueCheckpoint(db.sql, signer, { now: new Date(), minIntervalMs: 0 }))!
-    await extendTree(db.sql)
+    await buildTreeTo(db.sql)
     second = (await issueCheckpoint(db.sql, signer, { now: new Date(), minIntervalMs: 0 }))!
   })
   await writeFile(file('key.json'), JSON.stringify({ keys: [signer.publicJwk] }))

@@ -10,6 +10,7 @@ import {
 } from '../src/audit/verify-tree.ts'
 import { eventHash, GENESIS_HASH } from '../src/eventstore/event-hash.ts'
 import { type AuditFixture, createAuditFixture } from './support/audit-fixture.ts'
+import { buildTreeTo } from './support/audit-tree.ts'
 
 type Line = Record<string, unknown> & {
   position: number
@@ -46,6 +47,7 @@ beforeAll(async () => {
   })
   expect(erased.status).toBe(200)
   await f.send('bob', g1, 'after the erasure')
+  await buildTreeTo(f.sql)
   checkpoint = (await f.keeper.turn(true))!
   const body = await exportAuditEvents(f.sql, {}, { strategy: 'pages' })
   exported = (await new Response(body).text())

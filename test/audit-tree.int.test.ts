@@ -21,6 +21,7 @@ import { TreeKeeper } from '../src/audit/tree-keeper.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import type { Sql } from '../src/eventstore/sql.ts'
 import { type AuditFixture, createAuditFixture } from './support/audit-fixture.ts'
+import { buildTreeTo } from './support/audit-tree.ts'
 import { createTestDatabase, usingPostgres } from './support/test-database.ts'
 
 let f: AuditFixture
@@ -62,9 +63,8 @@ async function get(path: string) {
 
 describe('the audit tree', () => {
   it('holds every committed event in log order, and its root is the reference root', async () => {
-    const result = await extendTree(f.sql, { batchSize: 5 })
+    await buildTreeTo(f.sql, undefined, { batchSize: 5 })
     const leaves = await logLeaves(f.sql)
-    expect(result).toMatchObject({ leased: true, added: leaves.length, size: leaves.length })
     expect((await readTreeHead(f.sql)).size).toBe(leaves.length)
     for (let size = 1; size <= leaves.length; size++) {
       expect(toBase64(await rootAt(f.sql, size))).toBe(toBase64(mth(leaves.slice(0, size))))
@@ -74,6 +74,7 @@ describe('the audit tree', () => {
   })
 
   it('serves inclusion and consistency proofs for random sizes that verify against the reference', async () => {
+    await buildTreeTo(f.sql)
     await f.keeper.turn(true)
     const leaves = await logLeaves(f.sql)
     const positions = await f.sql<{ position: string }[]>`
@@ -123,11 +124,14 @@ describe('the audit tree', () => {
   })
 
   it('issues no checkpoint before the interval, nor when the log did not grow', async () => {
+    await buildTreeTo(f.sql)
+    await f.keeper.turn(true)
     const before = (await checkpointsAfter(f.sql, 0, 100)).length
     expect(await f.keeper.turn(true)).toBeNull() // no new event
     await f.send('carol', group, 'one more')
     expect(await f.keeper.turn(false)).toBeNull() // within the interval (the fixture's clock)
     expect((await checkpointsAfter(f.sql, 0, 100)).length).toBe(before)
+    await buildTreeTo(f.sql)
     expect(await f.keeper.turn(true)).not.toBeNull()
   })
 
@@ -157,6 +161,7 @@ describe('the audit tree', () => {
   })
 
   it('keeps every earlier proof valid after an erasure, and the new tree extends the old one', async () => {
+    await buildTreeTo(f.sql)
     const before = (await f.keeper.turn(true)) ?? (await checkpointsAfter(f.sql, 0, 1000)).at(-1)!
     const leaves = await logLeaves(f.sql)
     const order = await f.sql<{ position: string }[]>`
@@ -168,6 +173,7 @@ describe('the audit tree', () => {
     })
     expect(erased.status).toBe(200)
     expect((await erased.json()).messageCount).toBeGreaterThan(0)
+    await buildTreeTo(f.sql)
     const after = await f.keeper.turn(true)
     expect(after!.treeSize).toBeGreaterThan(before.treeSize)
     // the leaves of the erased messages did not change: the old root is rebuilt as it was
@@ -236,7 +242,7 @@ describe('two processes', () => {
         }
       })
       await Promise.all([writer, ...keepers])
-      await extendTree(f.sql)
+      await buildTreeTo(f.sql)
       await issueCheckpoint(f.sql, f.signer, {
         now: new Date(Date.UTC(2028, 0, 1)),
         minIntervalMs: 0,
@@ -278,7 +284,7 @@ describe('a tree of several tiles', () => {
     try {
       await seedLog(db.sql, { events: 1_300, conversations: 7 })
       // odd batches: tiles are filled partly, then appended to, across levels 0 and 8
-      expect(await extendTree(db.sql, { batchSize: 97 })).toMatchObject({ added: 1_300 })
+      expect(await buildTreeTo(db.sql, undefined, { batchSize: 97 })).toBe(1_300)
       const leaves = await logLeaves(db.sql)
       const positions = await db.sql<{ position: string }[]>`
         select position from events order by transaction_id, position`
@@ -300,6 +306,34 @@ describe('a tree of several tiles', () => {
           true,
         )
       }
+    } finally {
+      await db.close()
+    }
+  })
+})
+
+describe('leaf order', () => {
+  it('is log order by transaction id as a number, not as text ("9" before "10"), across batches', async () => {
+    const db = await createTestDatabase()
+    try {
+      // rows of long-finished transactions (ids below any running one, even on a fresh PGlite)
+      // whose ids differ in digit count, inserted out of order
+      const xids = ['100', '9', '500', '10', '9', '99', '500', '10', '100', '11', '8', '50']
+      for (const [i, xid] of xids.entries()) {
+        await db.sql`
+          insert into events (transaction_id, stream_id, version, type, schema_version, data,
+            metadata, recorded_at, hash)
+          values (${xid}::xid8, ${`s-${i}`}, 1, 'ConversationStarted', 1, '{}'::jsonb, '{}'::jsonb,
+            now(), ${'ab'.repeat(32)})`
+      }
+      expect(await buildTreeTo(db.sql, undefined, { batchSize: 2 })).toBe(xids.length)
+      const stored = await db.sql<{ position: string }[]>`
+        select unnest(positions) as position from audit_tree_tiles where level = 0 order by index`
+      const inLogOrder = await db.sql<{ position: string }[]>`
+        select position from events order by transaction_id, position`
+      expect(stored.map((r) => r.position)).toEqual(inLogOrder.map((r) => r.position))
+      const leaves = await logLeaves(db.sql)
+      expect(toBase64(await rootAt(db.sql, xids.length))).toBe(toBase64(mth(leaves)))
     } finally {
       await db.close()
     }

@@ -81,8 +81,10 @@ export async function extendTree(sql: Sql, options: ExtendOptions = {}): Promise
 async function extendOnce(tx: Tx, limit: number, hash: Sha256) {
   if (!(await takeTreeLease(tx))) return null
   const head = await readTreeHead(tx)
-  const rows = await tx<{ position: string; transaction_id: string; hash: string }[]>`
-    select position, transaction_id::text as transaction_id, hash from events
+  // the xid is read as text under another name: `order by` must sort the xid8 column itself (an
+  // output column named transaction_id would sort as text, "10" before "9", and skip events)
+  const rows = await tx<{ position: string; xid: string; hash: string }[]>`
+    select position, transaction_id::text as xid, hash from events
     where (transaction_id, position) > (${head.cursor.transactionId}::xid8, ${head.cursor.position}::bigint)
       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
     order by transaction_id, position
@@ -127,7 +129,7 @@ async function extendOnce(tx: Tx, limit: number, hash: Sha256) {
   }
   await tx`
     update audit_tree_head set size = ${frontier.size},
-      last_transaction_id = ${last.transaction_id}::xid8, last_position = ${last.position}`
+      last_transaction_id = ${last.xid}::xid8, last_position = ${last.position}`
   return { added: rows.length, size: frontier.size }
 }
 
