@@ -2,7 +2,7 @@ import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
 import type { Signals } from '../eventstore/signals.ts'
 import type { Sql } from '../eventstore/sql.ts'
 import type { Logger } from '../logger.ts'
-import { issueCheckpoint, type StoredCheckpoint } from './checkpoint-store.ts'
+import { issueCheckpoint, latestCheckpoint, type StoredCheckpoint } from './checkpoint-store.ts'
 import type { CheckpointSigner } from './checkpoints.ts'
 import type { Sha256 } from './merkle.ts'
 import { extendTree } from './merkle-tree.ts'
@@ -93,12 +93,19 @@ export class TreeKeeper {
    * (`force`: whatever the interval). Returns the checkpoint issued, if any.
    */
   async turn(force = false): Promise<StoredCheckpoint | null> {
-    const { sql, signer, hash, batchSize } = this.options
-    await extendTree(sql, { hash, batchSize })
+    const { sql, signer, hash, batchSize, checkpointIntervalMs } = this.options
+    const { size } = await extendTree(sql, { hash, batchSize })
     if (!signer) return null
+    const now = this.clock()
+    if (!force) {
+      // most turns have nothing to sign: tell without a transaction (the issuer checks again)
+      const latest = await latestCheckpoint(sql)
+      const due = !latest || now.getTime() - Date.parse(latest.issuedAt) >= checkpointIntervalMs
+      if (!due || (latest && size !== 0 && size <= latest.treeSize)) return null
+    }
     return issueCheckpoint(sql, signer, {
-      now: this.clock(),
-      minIntervalMs: force ? 0 : this.options.checkpointIntervalMs,
+      now,
+      minIntervalMs: force ? 0 : checkpointIntervalMs,
       hash,
     })
   }
