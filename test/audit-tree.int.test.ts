@@ -145,6 +145,9 @@ describe('the audit tree', () => {
       `/api/audit/proofs/consistency?from=1&to=${size + 1}`,
       '/api/audit/proofs/consistency?from=-1&to=2',
       '/api/audit/checkpoints?after=x',
+      '/api/audit/checkpoints?after=1e300',
+      '/api/audit/proofs/inclusion?position=1e300&treeSize=1',
+      '/api/audit/proofs/consistency?from=1&to=99999999999999999999',
     ]
     for (const path of bad) {
       const res = await get(path)

@@ -44,7 +44,8 @@ const checkpointSchema = z
     checkpoint: z.string().describe('The signed note (C2SP tlog-checkpoint), as issued'),
   })
   .openapi('AuditCheckpoint')
-const size = z.coerce.number().int().min(0)
+// bounded: a larger number would reach PostgreSQL as an out-of-range bigint (a 500, not a 400)
+const size = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 
 const latestRoute = createRoute({
   method: 'get',
@@ -122,7 +123,7 @@ const inclusionRoute = createRoute({
   middleware: [requireRole(AUDITOR_ROLE)] as const,
   request: {
     query: z.object({
-      position: z.coerce.number().int().min(1),
+      position: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
       treeSize: size.min(1).optional().describe('Default: the latest checkpoint'),
     }),
   },
