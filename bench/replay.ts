@@ -5,16 +5,20 @@
 //   - audit verification (every chain and content digest): verifyDatabase, on one thread and on
 //     one per core (verifyDatabaseParallel)
 //   - rebuilding every read model: rebuildProjections
-// and drops the schema. Prints a Markdown table for bench/RESULTS.md ("Replay").
+//   - building the audit Merkle tree (extendTree) and reading inclusion and consistency proofs
+//     from it (latency p50/p99/max), and rebuilding its root offline (audit:verify --checkpoint)
+// and drops the schema. `--steps tree` runs only the reads and the audit tree steps. Prints a Markdown table for bench/RESULTS.md ("Replay").
 
 import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
-import { nodeHashHex } from '../src/audit/node-sha256.ts'
+import { consistencyProof, extendTree, inclusionProof } from '../src/audit/merkle-tree.ts'
+import { nodeHashHex, nodeSha256 } from '../src/audit/node-sha256.ts'
 import { describeReport } from '../src/audit/verify-chain.ts'
 import { verifyDatabase } from '../src/audit/verify-database.ts'
 import { verifyDatabaseParallel } from '../src/audit/verify-parallel.node.ts'
+import { rebuildFromDatabase, TreeRebuilder } from '../src/audit/verify-tree.ts'
 import { conversationLog } from '../src/conversation-log.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
@@ -29,8 +33,15 @@ const { values } = parseArgs({
     // a rebuild that is far below target would run for hours on a million events: it is
     // stopped (rolled back) after this many seconds and its rate so far is reported
     'rebuild-budget': { type: 'string', default: '1200' },
+    steps: { type: 'string', default: 'all' },
+    proofs: { type: 'string', default: '2000' },
   },
 })
+if (!['all', 'tree'].includes(values.steps!)) {
+  console.error('--steps: all or tree')
+  process.exit(2)
+}
+const allSteps = values.steps === 'all'
 const url = process.env.DATABASE_URL
 if (!url) {
   console.error('bench:replay needs DATABASE_URL (a real PostgreSQL; COPY TO needs a superuser)')
@@ -126,6 +137,34 @@ async function budgeted(step: string, run: (onProgress: (n: number) => void) => 
   console.error(`${step}: ${note}, ${Math.round(done / seconds)} events/s`)
 }
 
+/** Latency of proofs read from the stored tree at its full size: random leaves and sizes. */
+async function proofLatencies() {
+  const count = Number(values.proofs)
+  const positions = await db.sql<{ position: string }[]>`
+    select position from events order by random() limit ${count}`
+  const p = (xs: number[], q: number) => xs.sort((a, b) => a - b)[Math.floor(q * (xs.length - 1))]!
+  const measure = async (step: string, fn: (i: number) => Promise<unknown>) => {
+    const stop = meter()
+    const latencies: number[] = []
+    for (let i = 0; i < count; i++) {
+      const t = performance.now()
+      await fn(i)
+      latencies.push(performance.now() - t)
+    }
+    const { seconds, node, machine } = stop()
+    const note = `${count} proofs at ${events.toLocaleString('en')} leaves: p50 ${p(latencies, 0.5).toFixed(2)} ms, p99 ${p(latencies, 0.99).toFixed(2)} ms, max ${p(latencies, 1).toFixed(2)} ms`
+    results.push({ step, seconds, note, events: count, node, machine })
+    console.error(`${step}: ${note}`)
+  }
+  await measure('inclusion proof (inclusionProof: leaf index + O(log n) nodes)', (i) =>
+    inclusionProof(db.sql, Number(positions[i % positions.length]!.position), events),
+  )
+  await measure('consistency proof (consistencyProof, random sizes)', () => {
+    const to = 1 + Math.floor(Math.random() * events)
+    return consistencyProof(db.sql, 1 + Math.floor(Math.random() * to), to)
+  })
+}
+
 try {
   await migrate(db.sql)
   const [version] = await db.sql<{ server_version: string }[]>`show server_version`
@@ -148,40 +187,70 @@ try {
       `copy (select ${columns} from events order by stream_id, version) to '/dev/null'`,
     ),
   )
-  await timed('read into Node (cursor, rows parsed, nothing done)', async () => {
+  await timed('read (position, hash) into Node in log order (what the tree reads)', async () => {
     let n = 0
-    const query = db.sql.unsafe(`select ${columns} from events order by stream_id, version`)
-    for await (const rows of query.cursor(2000)) n += rows.length
+    const query = db.sql`select position, transaction_id, hash from events
+      order by transaction_id, position`
+    for await (const rows of query.cursor(10_000)) n += rows.length
     return n
   })
-  await timed('read + validate (toRecordedEvent, log order)', async () => {
-    let n = 0
-    const query = db.sql.unsafe(`select ${columns} from events order by transaction_id, position`)
-    for await (const rows of query.cursor(1000)) {
-      for (const row of rows) conversationLog.toRecordedEvent(row as never)
-      n += rows.length
-    }
-    return n
-  })
-  const report = await timed(
-    'verify all chains (verifyDatabase, native SHA-256)',
-    () => verifyDatabase(db.sql, { hashHex: nodeHashHex }),
-    (r) => (r.ok ? 'ok' : 'BROKEN'),
-  )
-  if (!report.ok) console.error(describeReport(report))
   await timed(
-    `verify all chains on ${cpus().length} threads (verifyDatabaseParallel, native SHA-256)`,
-    () => verifyDatabaseParallel({ sql: db.sql, url, schema, threads: cpus().length }),
-    (r) => (r.ok ? 'ok' : 'BROKEN'),
+    'build the audit tree (extendTree, 10,000 per transaction, portable @noble/hashes)',
+    () => extendTree(db.sql),
+    (r) => `${r.size.toLocaleString('en')} leaves`,
+  )
+  await proofLatencies()
+  await db.sql`truncate audit_tree_tiles`
+  await db.sql`update audit_tree_head set size = 0, last_transaction_id = '0', last_position = 0`
+  await timed(
+    'build the audit tree (extendTree, 10,000 per transaction, native SHA-256)',
+    () => extendTree(db.sql, { hash: nodeSha256 }),
+    (r) => `${r.size.toLocaleString('en')} leaves`,
   )
   await timed(
-    'verify all chains (verifyDatabase, portable @noble/hashes)',
-    () => verifyDatabase(db.sql),
-    (r) => (r.ok ? 'ok' : 'BROKEN'),
+    'rebuild the tree root offline from the log (audit:verify --checkpoint, native SHA-256)',
+    async () => {
+      const tree = new TreeRebuilder([], nodeSha256)
+      await rebuildFromDatabase(db.sql, tree)
+      return tree.leaves
+    },
   )
-  await budgeted('rebuild every read model (rebuildProjections)', (onProgress) =>
-    rebuildProjections(db.sql, { onProgress }),
-  )
+  if (allSteps) {
+    await timed('read into Node (cursor, rows parsed, nothing done)', async () => {
+      let n = 0
+      const query = db.sql.unsafe(`select ${columns} from events order by stream_id, version`)
+      for await (const rows of query.cursor(2000)) n += rows.length
+      return n
+    })
+    await timed('read + validate (toRecordedEvent, log order)', async () => {
+      let n = 0
+      const query = db.sql.unsafe(`select ${columns} from events order by transaction_id, position`)
+      for await (const rows of query.cursor(1000)) {
+        for (const row of rows) conversationLog.toRecordedEvent(row as never)
+        n += rows.length
+      }
+      return n
+    })
+    const report = await timed(
+      'verify all chains (verifyDatabase, native SHA-256)',
+      () => verifyDatabase(db.sql, { hashHex: nodeHashHex }),
+      (r) => (r.ok ? 'ok' : 'BROKEN'),
+    )
+    if (!report.ok) console.error(describeReport(report))
+    await timed(
+      `verify all chains on ${cpus().length} threads (verifyDatabaseParallel, native SHA-256)`,
+      () => verifyDatabaseParallel({ sql: db.sql, url, schema, threads: cpus().length }),
+      (r) => (r.ok ? 'ok' : 'BROKEN'),
+    )
+    await timed(
+      'verify all chains (verifyDatabase, portable @noble/hashes)',
+      () => verifyDatabase(db.sql),
+      (r) => (r.ok ? 'ok' : 'BROKEN'),
+    )
+    await budgeted('rebuild every read model (rebuildProjections)', (onProgress) =>
+      rebuildProjections(db.sql, { onProgress }),
+    )
+  }
 
   const date = new Date().toISOString().slice(0, 10)
   console.log(

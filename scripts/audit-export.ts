@@ -10,6 +10,7 @@ import { createWriteStream } from 'node:fs'
 import { Readable, Transform, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { type AuditFilter, exportAuditEvents } from '../src/audit/audit-events.ts'
+import { latestCheckpoint } from '../src/audit/checkpoint-store.ts'
 import { databaseOptions } from '../src/config.ts'
 import { type EventType, eventTypes } from '../src/domain/events.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
@@ -35,6 +36,9 @@ DATA_DIR (stop the server first: PGlite serves one process), or a running server
   --after <position>      only events after this log position
   --server <url>          export through a running server's audit API
   --token <token>         an auditor token for --server (or AUDIT_TOKEN)
+  --checkpoint            cut the export at the latest signed checkpoint (exactly the events of
+                          its tree) and end it with that checkpoint, as {"checkpoint": "<note>"},
+                          so that audit:verify --file checks it against the signed root
   -h, --help              this text
 Progress goes to stderr, then a one-line summary. Exit code 0 when complete, 1 when the export
 failed midway (the output is then incomplete), 2 for a wrong call or when it could not start.`,
@@ -48,6 +52,7 @@ failed midway (the output is then incomplete), 2 for a wrong call or when it cou
     after: { type: 'string' },
     server: { type: 'string' },
     token: { type: 'string' },
+    checkpoint: { type: 'boolean', default: false },
   },
 })
 
@@ -68,6 +73,11 @@ const filter: AuditFilter = {
 const out: Writable = values.out ? createWriteStream(values.out) : process.stdout
 
 const filtered = Object.values(filter).some((v) => v !== undefined)
+if (values.checkpoint && filtered) {
+  fail('--checkpoint covers the whole log: it cannot be combined with filters or --after')
+}
+/** With --checkpoint: the events of its tree, then the checkpoint itself. */
+let cut: { treeSize: number; note: string } | null = null
 const started = performance.now()
 let lines = 0
 try {
@@ -85,7 +95,16 @@ try {
     })) {
       if (v !== undefined) query.set(k, v)
     }
-    const res = await fetch(`${values.server.replace(/\/$/, '')}/api/audit/events?${query}`, {
+    const server = values.server.replace(/\/$/, '')
+    if (values.checkpoint) {
+      const latest = await fetch(`${server}/api/audit/checkpoints/latest`, {
+        headers: { authorization: `Bearer ${token}` },
+      }).catch((error) => fail(`cannot reach ${values.server}: ${(error as Error).message}`))
+      if (!latest.ok) fail(`no checkpoint: ${latest.status} ${await latest.text()}`)
+      const body = (await latest.json()) as { treeSize: number; checkpoint: string }
+      cut = { treeSize: body.treeSize, note: body.checkpoint }
+    }
+    const res = await fetch(`${server}/api/audit/events?${query}`, {
       headers: { accept: 'application/x-ndjson', authorization: `Bearer ${token}` },
     }).catch((error) => fail(`cannot reach ${values.server}: ${(error as Error).message}`))
     if (!res.ok || !res.body) fail(`${res.status} ${await res.text()}`)
@@ -94,7 +113,12 @@ try {
     const config = configFromEnv()
     const db = await openDatabase(databaseOptions(config, 2))
     try {
-      const total = filtered ? null : await countEvents(db.sql)
+      if (values.checkpoint) {
+        const latest = await latestCheckpoint(db.sql)
+        if (!latest) fail('no checkpoint has been issued yet (the server issues them)')
+        cut = { treeSize: latest.treeSize, note: latest.text }
+      }
+      const total = filtered ? null : (cut?.treeSize ?? (await countEvents(db.sql)))
       const body = await exportAuditEvents(db.sql, filter, { strategy: 'cursor' })
       await write(Readable.fromWeb(body as never), total)
     } finally {
@@ -106,7 +130,9 @@ try {
   process.exit(values.out || lines > 0 ? 1 : 2)
 }
 const seconds = ((performance.now() - started) / 1000).toFixed(1)
-console.error(`exported ${lines} events in ${seconds} s${values.out ? ` to ${values.out}` : ''}`)
+console.error(
+  `exported ${lines} events in ${seconds} s${values.out ? ` to ${values.out}` : ''}${cut ? `, cut at the checkpoint of ${cut.treeSize} events` : ''}`,
+)
 
 /** Copies the NDJSON body to the output, counting its lines for the progress bar. */
 async function write(body: Readable, total: number | null) {
@@ -121,7 +147,7 @@ async function write(body: Readable, total: number | null) {
       done(null, chunk)
     },
   })
-  await pipeline(body, counter, out)
+  await pipeline(cut ? cutAt(body, cut) : body, counter, out)
   progress.finish()
   // a server-side failure midway ends the stream with an error record instead of an event
   const last = tail.trimEnd().split('\n').at(-1) ?? ''
@@ -129,4 +155,27 @@ async function write(body: Readable, total: number | null) {
     const { error } = JSON.parse(last) as { error: { message: string } }
     throw new Error(`${error.message} (the output is incomplete)`)
   }
+  if (cut) lines--
+}
+
+/** The first `treeSize` lines, then the checkpoint line (the export the checkpoint signed). */
+async function* cutAt(
+  body: AsyncIterable<Buffer>,
+  { treeSize, note }: { treeSize: number; note: string },
+) {
+  let seen = 0
+  if (treeSize > 0) {
+    for await (const chunk of body) {
+      let end = chunk.length
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) {
+        if (++seen === treeSize) {
+          end = i + 1
+          break
+        }
+      }
+      yield chunk.subarray(0, end)
+      if (seen >= treeSize) break
+    }
+  }
+  yield Buffer.from(`${JSON.stringify({ checkpoint: note })}\n`)
 }

@@ -17,7 +17,7 @@ const allowed: Record<string, string[]> = {
   'conversation-log.ts': ['domain', 'eventstore'],
   projections: ['domain', 'eventstore', 'conversation-log.ts'],
   application: ['domain', 'eventstore', 'conversation-log.ts', 'logger.ts'],
-  audit: ['domain', 'eventstore', 'conversation-log.ts'],
+  audit: ['domain', 'eventstore', 'conversation-log.ts', 'config.ts', 'logger.ts'],
   edge: ['domain', 'eventstore', 'application', 'logger.ts'],
   http: [
     'domain',

@@ -1,9 +1,11 @@
 import type { UpgradeWebSocket } from 'hono/ws'
+import { startAuditTree } from './audit/audit-tree.ts'
 import { createApp } from './http/app.ts'
 import { corsForApi } from './http/cors.ts'
 import { metricsRoutes } from './http/metrics-routes.ts'
 import { openApiRoutes } from './http/openapi.ts'
 import { auditRoutes } from './http/routes/audit.ts'
+import { auditProofRoutes } from './http/routes/audit-proofs.ts'
 import { chatRoutes } from './http/routes/chat.ts'
 import { Hub } from './realtime/hub.ts'
 import { realtimeRoutes } from './realtime/ws-route.ts'
@@ -11,11 +13,12 @@ import type { Services } from './services.ts'
 
 /**
  * The whole backend for one process, runtime-neutral: the Hono app with every route group, and
- * the background parts (the log follower) with a `close` that stops them.
+ * the background parts (the log follower, the audit tree) with a `close` that stops them.
  */
 export async function createBackend(services: Services, upgradeWebSocket?: UpgradeWebSocket) {
   const hub = new Hub({ services })
   await hub.start()
+  const auditTree = await startAuditTree(services)
   const app = createApp(services, {
     upgradeWebSocket,
     followerLag: () => hub.followerLag(),
@@ -23,6 +26,7 @@ export async function createBackend(services: Services, upgradeWebSocket?: Upgra
       corsForApi(services.config.CORS_ORIGINS),
       ...(upgradeWebSocket ? [realtimeRoutes({ hub, upgradeWebSocket })] : []),
       auditRoutes(services),
+      auditProofRoutes(services, auditTree.signer),
       chatRoutes(services),
       openApiRoutes(),
       metricsRoutes(services.metrics, {
@@ -45,6 +49,7 @@ export async function createBackend(services: Services, upgradeWebSocket?: Upgra
     async close() {
       await hub.closeSockets()
       await hub.stop()
+      await auditTree.keeper.stop()
       await services.db.close()
     },
   }

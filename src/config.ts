@@ -44,6 +44,12 @@ export const configSchema = z.object({
   METRICS_TOKEN: optionalString.pipe(
     z.string().min(16, 'METRICS_TOKEN needs at least 16 characters').optional(),
   ),
+  AUDIT_SIGNING_KEY: optionalString,
+  AUDIT_CHECKPOINT_INTERVAL_MS: int(60_000, 1),
+  AUDIT_LOG_ORIGIN: z
+    .string()
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+    .default('eventchat.local/audit'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 })
 

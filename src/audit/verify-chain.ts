@@ -15,6 +15,8 @@ export type ChainRecord = ChainedFields & {
   content: unknown
   contentSalt: string | null
   hash: string
+  /** The export's `erased` flag, when the record came from one: checked against the content. */
+  erased?: boolean
 }
 
 export type BreakKind =
@@ -23,6 +25,7 @@ export type BreakKind =
   | 'hash_mismatch'
   | 'content_mismatch'
   | 'stream_head_mismatch'
+  | 'erasure_mismatch'
   | 'malformed'
 
 /** The first broken link of a stream: where it is, and what differs. */
@@ -65,6 +68,9 @@ export type VerifierOptions = {
 
 type Pending = { record: ChainRecord; previousHash: string; recomputed: string; found: ChainBreak }
 
+type RowAt = { version: number; position: number | null; line: number | undefined }
+type ErasedRow = RowAt & { senderId: string }
+
 type StreamState = {
   streamId: string
   version: number
@@ -73,6 +79,10 @@ type StreamState = {
   broken: boolean
   /** A hash mismatch: the next event of the stream tells what was altered. */
   pending: Pending | null
+  /** Erased message rows not (yet) named by a later UserContentErased: message id → first. */
+  erasedRows: Map<string, ErasedRow>
+  /** Messages with a row whose content is still present: message id → first such row. */
+  contentRows: Map<string, RowAt>
 }
 
 /**
@@ -121,9 +131,13 @@ export class ChainVerifier {
         position: null,
         broken: this.brokenIds.has(record.streamId),
         pending: null,
+        erasedRows: new Map(),
+        contentRows: new Map(),
       }
-      if (this.grouped) this.current = state
-      else this.streams.set(record.streamId, state)
+      if (this.grouped) {
+        if (this.current) this.checkErasuresNamed(this.current)
+        this.current = state
+      } else this.streams.set(record.streamId, state)
     }
     this.check(state, record, line)
   }
@@ -143,13 +157,84 @@ export class ChainVerifier {
     this.record(found)
   }
 
+  /** The number of events checked so far (for progress). */
+  get eventCount(): number {
+    return this.report.events
+  }
+
+  /**
+   * Ends verification (once: later calls return the same report): an erased row that no later
+   * UserContentErased of its stream names is a break.
+   */
   finish(): VerifyReport {
+    if (this.finished) return this.report
+    this.finished = true
+    if (this.current) this.checkErasuresNamed(this.current)
+    for (const state of this.streams.values()) this.checkErasuresNamed(state)
     return this.report
+  }
+
+  private finished = false
+
+  /**
+   * Erasures both ways (docs/audit-format.md): each erased MessageSent/MessageEdited row must be
+   * named, for its message and its sender, by a later UserContentErased of the stream; each
+   * message such an event names must have no row left with content before it.
+   */
+  private checkErasures(state: StreamState, r: ChainRecord, line: number | undefined) {
+    const data = (r.data ?? {}) as Record<string, unknown>
+    const at: RowAt = { version: r.version, position: r.position, line }
+    if (r.type === 'MessageSent' || r.type === 'MessageEdited') {
+      const messageId = String(data.messageId)
+      const senderId = String(r.type === 'MessageSent' ? data.senderId : data.editorId)
+      const erased = r.contentDigest !== null && r.content == null
+      if (erased) {
+        if (!state.erasedRows.has(messageId)) state.erasedRows.set(messageId, { ...at, senderId })
+      } else if (!state.contentRows.has(messageId)) {
+        state.contentRows.set(messageId, at)
+      }
+      return
+    }
+    if (r.type !== 'UserContentErased') return
+    const userId = data.userId
+    const named = Array.isArray(data.messageIds) ? data.messageIds.map(String) : []
+    for (const messageId of named) {
+      const kept = state.contentRows.get(messageId)
+      if (kept) {
+        this.fail(state, {
+          kind: 'erasure_mismatch',
+          streamId: r.streamId,
+          version: kept.version,
+          position: kept.position,
+          line: kept.line,
+          message: `UserContentErased at version ${r.version} names message ${messageId}, but version ${kept.version} still holds its content: the erasure was not carried out, or the content was put back`,
+        })
+        state.contentRows.delete(messageId)
+      }
+      const erased = state.erasedRows.get(messageId)
+      if (erased && erased.senderId === userId) state.erasedRows.delete(messageId)
+    }
+  }
+
+  private checkErasuresNamed(state: StreamState) {
+    for (const [messageId, row] of state.erasedRows) {
+      this.fail(state, {
+        kind: 'erasure_mismatch',
+        streamId: state.streamId,
+        version: row.version,
+        position: row.position,
+        line: row.line,
+        message: `the content of version ${row.version} (message ${messageId} of ${row.senderId}) was removed, but no later UserContentErased of the stream names that message for its sender: a silent removal, or the erasure event was deleted`,
+      })
+      break
+    }
+    state.erasedRows.clear()
   }
 
   private check(state: StreamState, r: ChainRecord, line: number | undefined) {
     const at = { streamId: r.streamId, version: r.version, position: r.position, line }
     this.checkContent(state, r, line)
+    this.checkErasures(state, r, line)
 
     const previousHash = state.hash
     if (r.version !== state.version + 1) {
@@ -223,6 +308,15 @@ export class ChainVerifier {
     const hasContent = r.content !== null && r.content !== undefined
     const hasSalt = r.contentSalt !== null && r.contentSalt !== undefined
     const at = { streamId: r.streamId, version: r.version, position: r.position, line }
+    if (r.erased !== undefined && r.erased !== (r.contentDigest !== null && !hasContent)) {
+      this.fail(state, {
+        kind: 'erasure_mismatch',
+        ...at,
+        message: r.erased
+          ? `version ${r.version} is marked erased but ${r.contentDigest === null ? 'has no erasable content' : 'still holds its content'}`
+          : `the content of version ${r.version} is missing but the row is not marked erased`,
+      })
+    }
     if (r.contentDigest === null) {
       if (hasContent || hasSalt) {
         this.fail(state, {
@@ -360,7 +454,15 @@ export function toChainRecord(value: unknown): ChainRecord | string {
     metadata: v.metadata,
     recordedAt: v.recordedAt as string,
     hash: v.hash as string,
+    ...(typeof v.erased === 'boolean' ? { erased: v.erased } : {}),
   }
+}
+
+export type NdjsonHooks = {
+  /** Each event line, in file order, after its chain was checked (the tree is rebuilt here). */
+  onRecord?: (record: ChainRecord, line: number) => void
+  /** A `{"checkpoint": "<signed note>"}` line (the export ends with the one it was cut at). */
+  onCheckpoint?: (note: string, line: number) => void
 }
 
 /**
@@ -370,7 +472,7 @@ export function toChainRecord(value: unknown): ChainRecord | string {
  */
 export async function verifyNdjson(
   source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | string>,
-  options: Omit<VerifierOptions, 'groupedByStream'> = {},
+  options: Omit<VerifierOptions, 'groupedByStream'> & NdjsonHooks = {},
 ): Promise<VerifyReport> {
   const verifier = new ChainVerifier(options)
   const decoder = new TextDecoder()
@@ -386,9 +488,17 @@ export async function verifyNdjson(
       verifier.addBreak(malformed(lineNumber, 'not valid JSON'))
       return
     }
+    const trailer = (parsed as { checkpoint?: unknown } | null)?.checkpoint
+    if (typeof trailer === 'string' && Object.keys(parsed as object).length === 1) {
+      options.onCheckpoint?.(trailer, lineNumber)
+      return
+    }
     const record = toChainRecord(parsed)
     if (typeof record === 'string') verifier.addBreak(malformed(lineNumber, record, parsed))
-    else verifier.add(record, lineNumber)
+    else {
+      verifier.add(record, lineNumber)
+      options.onRecord?.(record, lineNumber)
+    }
   }
   for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
     const text =

@@ -73,7 +73,7 @@ export async function verifyStreamRange(
       last = r
       verifier.add(r)
     }
-    onProgress?.(verifier.finish().events)
+    onProgress?.(verifier.eventCount)
   }
   if (last) checkHead(verifier, last)
 }
