@@ -58,7 +58,14 @@ const allowed: Record<string, string[]> = {
   'config.ts': ['eventstore'],
 }
 /** Composition roots: they build the process out of every layer. */
-const roots = ['services.ts', 'backend.ts', 'server.node.ts', 'main.node.ts', 'main.deno.ts']
+const roots = [
+  'services.ts',
+  'backend.ts',
+  'server.node.ts',
+  'web-assets.node.ts',
+  'main.node.ts',
+  'main.deno.ts',
+]
 /** The only packages the pure domain may use. */
 const domainPackages = ['zod', '@noble/hashes']
 

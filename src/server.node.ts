@@ -7,6 +7,7 @@ import type { Config } from './config.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { createServices, type Services } from './services.ts'
 import { attachSocketIo } from './socketio/socketio-server.ts'
+import { nodeWebAssets } from './web-assets.node.ts'
 
 export const MAX_FRAME_BYTES = 64 * 1024
 
@@ -28,7 +29,7 @@ export async function startNodeServer(
 ): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.LOG_LEVEL)
   const services = options.services ?? (await createServices(config, log))
-  const backend = await createBackend(services, upgradeWebSocket)
+  const backend = await createBackend(services, upgradeWebSocket, { assets: nodeWebAssets() })
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
   const server = serve({
     fetch: backend.app.fetch,

@@ -33,6 +33,7 @@ const tags = ['conversations']
 const list = createRoute({
   method: 'get',
   path: '/conversations',
+  operationId: 'listConversations',
   tags,
   summary: 'Your conversations, by last activity, newest first',
   security,
@@ -50,6 +51,7 @@ const list = createRoute({
 const create = createRoute({
   method: 'post',
   path: '/conversations',
+  operationId: 'createConversation',
   tags,
   summary: 'Get or create a direct conversation, or create a group',
   description:
@@ -74,6 +76,7 @@ const create = createRoute({
 const get = createRoute({
   method: 'get',
   path: '/conversations/{id}',
+  operationId: 'getConversation',
   tags,
   summary: 'One conversation',
   security,
@@ -89,6 +92,7 @@ const get = createRoute({
 const messages = createRoute({
   method: 'get',
   path: '/conversations/{id}/messages',
+  operationId: 'listMessages',
   tags,
   summary: 'Messages: newest first (default, `before`), or oldest first `after` a message',
   description:
@@ -123,6 +127,7 @@ const readState = z.object({
 const markRead = createRoute({
   method: 'put',
   path: '/conversations/{id}/read',
+  operationId: 'markRead',
   tags,
   summary: 'Move your read marker (to the last message by default)',
   security,
@@ -149,6 +154,7 @@ const markRead = createRoute({
 const addParticipant = createRoute({
   method: 'post',
   path: '/conversations/{id}/participants',
+  operationId: 'addParticipant',
   tags,
   summary: 'Add a participant to a group',
   security,
@@ -172,6 +178,7 @@ const addParticipant = createRoute({
 const leave = createRoute({
   method: 'delete',
   path: '/conversations/{id}/participants/me',
+  operationId: 'leaveConversation',
   tags,
   summary: 'Leave a group (you can still read what came before)',
   security,
