@@ -53,6 +53,7 @@ const allowed: Record<string, string[]> = {
     'logger.ts',
     'services.ts',
   ],
+  sdk: [],
   'logger.ts': [],
   'metrics.ts': [],
   'config.ts': ['eventstore'],

@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises'
 import SwaggerParser from '@apidevtools/swagger-parser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { API_TYPES_FILE, generateApiTypes } from '../scripts/sdk-types-generate.ts'
 import { startTestServer, type TestServer } from './support/realtime-server.ts'
 
 type Operation = {
@@ -74,5 +76,10 @@ describe('the OpenAPI document and the docs', () => {
     }
     const bundle = await (await fetch(`${server.url}/docs/swagger-ui-bundle.js`)).text()
     expect(bundle).toContain('SwaggerUIBundle')
+  })
+
+  it('matches the generated REST types of the SDK (npm run sdk:types regenerates them)', async () => {
+    const doc = await (await fetch(`${server.url}/openapi.json`)).json()
+    expect(await readFile(API_TYPES_FILE, 'utf8')).toBe(await generateApiTypes(doc))
   })
 })
