@@ -34,11 +34,16 @@ type SocketData = { user: AuthUser; since: LogCursor | null; correlationId: stri
  */
 export function attachSocketIo(httpServer: HttpServer, hub: Hub, options: { path?: string } = {}) {
   const { services } = hub
+  const path = options.path ?? '/socket.io/'
+  // One 'upgrade' listener that routes by path: @hono/node-server answers a refused /ws upgrade
+  // (401, 426 …) only when it is the server's sole upgrade listener.
+  const otherUpgrades = httpServer.listeners('upgrade')
+  httpServer.removeAllListeners('upgrade')
   const io = new Server(httpServer, {
-    path: options.path ?? '/socket.io/',
+    path,
     serveClient: false,
     maxHttpBufferSize: MAX_FRAME_BYTES,
-    // the /ws upgrades are handled by the HTTP server's other listener
+    // upgrades of other paths (/ws) are not Socket.IO's to refuse
     destroyUpgrade: false,
     pingInterval: Math.min(services.config.WS_PING_INTERVAL_MS, 25_000),
     cors: services.config.CORS_ORIGINS.length
@@ -48,6 +53,12 @@ export function attachSocketIo(httpServer: HttpServer, hub: Hub, options: { path
     // the client sends its last offset back; the offsets are log positions, the backlog the log.
     connectionStateRecovery: { maxDisconnectionDuration: 0, skipMiddlewares: false },
     adapter: Adapter,
+  })
+  const socketIoUpgrades = httpServer.listeners('upgrade')
+  httpServer.removeAllListeners('upgrade')
+  httpServer.on('upgrade', function routeUpgrade(this: HttpServer, request, socket, head) {
+    const mine = request.url?.startsWith(path) ? socketIoUpgrades : otherUpgrades
+    for (const listener of mine) listener.call(this, request, socket, head)
   })
 
   io.use(async (socket, next) => {
