@@ -7,7 +7,10 @@
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY patches ./patches
+# all dependencies first, so that patch-package applies the postgres.js fix (patches/), then
+# only the production ones are kept
+RUN npm ci --ignore-scripts && npx patch-package && npm prune --omit=dev && npm cache clean --force
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 DATA_DIR=/data

@@ -111,8 +111,11 @@ console.error(`exported ${lines} events in ${seconds} s${values.out ? ` to ${val
 /** Copies the NDJSON body to the output, counting its lines for the progress bar. */
 async function write(body: Readable, total: number | null) {
   const progress = createProgress('export', total)
+  const decoder = new TextDecoder()
+  let tail = ''
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
+      tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096)
       for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++
       progress.update(lines)
       done(null, chunk)
@@ -120,4 +123,10 @@ async function write(body: Readable, total: number | null) {
   })
   await pipeline(body, counter, out)
   progress.finish()
+  // a server-side failure midway ends the stream with an error record instead of an event
+  const last = tail.trimEnd().split('\n').at(-1) ?? ''
+  if (last.startsWith('{"error":')) {
+    const { error } = JSON.parse(last) as { error: { message: string } }
+    throw new Error(`${error.message} (the output is incomplete)`)
+  }
 }

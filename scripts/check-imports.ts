@@ -18,7 +18,7 @@ const allowed: Record<string, string[]> = {
   projections: ['domain', 'eventstore', 'conversation-log.ts'],
   application: ['domain', 'eventstore', 'conversation-log.ts'],
   audit: ['domain', 'eventstore', 'conversation-log.ts'],
-  edge: ['domain', 'application', 'logger.ts'],
+  edge: ['domain', 'eventstore', 'application', 'logger.ts'],
   http: [
     'domain',
     'eventstore',
@@ -57,6 +57,7 @@ const allowed: Record<string, string[]> = {
   'logger.ts': [],
   'metrics.ts': [],
   'config.ts': ['eventstore'],
+  'startup-errors.ts': ['config.ts', 'eventstore', 'logger.ts'],
 }
 /** Composition roots: they build the process out of every layer. */
 const roots = [

@@ -24,6 +24,7 @@ export async function createBackend(
   await hub.start()
   const app = createApp(services, {
     upgradeWebSocket,
+    followerLag: () => hub.followerLag(),
     mount: [
       corsForApi(services.config.CORS_ORIGINS),
       ...(upgradeWebSocket ? [realtimeRoutes({ hub, upgradeWebSocket })] : []),

@@ -8,7 +8,7 @@ const optionalString = z
   .transform((v) => (v === '' ? undefined : v))
 
 export const configSchema = z.object({
-  PORT: int(3000),
+  PORT: z.coerce.number().int().min(0).max(65535, 'a port number, 0 to 65535').default(3000),
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: optionalString.pipe(z.string().url().optional()),
   DATA_DIR: z.string().default('./data'),
@@ -38,6 +38,7 @@ export const configSchema = z.object({
   TYPING_TIMEOUT_MS: int(6000, 1),
   WS_MAX_BUFFERED_BYTES: int(1024 * 1024, 1024),
   WS_PING_INTERVAL_MS: int(30_000, 10),
+  READY_MAX_LAG_SECONDS: z.coerce.number().positive().default(30),
   METRICS_TOKEN: optionalString.pipe(
     z.string().min(16, 'METRICS_TOKEN needs at least 16 characters').optional(),
   ),
@@ -50,8 +51,9 @@ export type Config = z.infer<typeof configSchema>
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = configSchema.safeParse(env)
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
-    throw new Error(`Invalid configuration:\n${lines.join('\n')}`)
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({ setting: i.path.join('.'), problem: i.message })),
+    )
   }
   return parsed.data
 }
@@ -61,4 +63,14 @@ export function databaseOptions(config: Config, max = config.DATABASE_POOL_SIZE)
   return config.DATABASE_URL
     ? { url: config.DATABASE_URL, max, schema: config.DATABASE_SCHEMA }
     : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA }
+}
+
+export type ConfigIssue = { setting: string; problem: string }
+
+/** The configuration did not validate: every bad setting is named. */
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  ${i.setting}: ${i.problem}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
 }

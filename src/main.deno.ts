@@ -5,29 +5,42 @@ import { createBackend } from './backend.ts'
 import { loadConfig } from './config.ts'
 import { createLogger } from './logger.ts'
 import { createServices } from './services.ts'
+import { reportStartupError } from './startup-errors.ts'
 
 const config = (() => {
   try {
     return loadConfig(Deno.env.toObject())
   } catch (error) {
-    console.error((error as Error).message)
-    Deno.exit(1)
+    Deno.exit(reportStartupError(createLogger('info'), error))
   }
 })()
 const log = createLogger(config.LOG_LEVEL)
-const services = await createServices(config, log)
-const backend = await createBackend(services, upgradeWebSocket)
-const database =
-  services.db.mode === 'embedded' ? `embedded PGlite in ${config.DATA_DIR}` : 'PostgreSQL'
-const server = Deno.serve(
-  {
-    port: config.PORT,
-    hostname: config.HOST,
-    onListen: ({ port }) =>
-      log.info('listening', { url: `http://${config.HOST}:${port}`, database, runtime: 'deno' }),
-  },
-  backend.app.fetch,
-)
+const { backend, server } = await (async () => {
+  const services = await createServices(config, log)
+  const backend = await createBackend(services, upgradeWebSocket)
+  const database =
+    services.db.mode === 'embedded' ? `embedded PGlite in ${config.DATA_DIR}` : 'PostgreSQL'
+  const server = Deno.serve(
+    {
+      port: config.PORT,
+      hostname: config.HOST,
+      onListen: ({ port }) =>
+        log.info('listening', {
+          url: `http://${config.HOST}:${port}`,
+          database,
+          runtime: 'deno',
+          pid: Deno.pid,
+        }),
+    },
+    backend.app.fetch,
+  )
+  return { backend, server }
+})().catch((error) => {
+  // Deno reports a port in use as AddrInUse: give it the code Node uses
+  if ((error as Error)?.name === 'AddrInUse')
+    Object.assign(error, { code: 'EADDRINUSE', syscall: 'listen' })
+  Deno.exit(reportStartupError(createLogger('info'), error, config))
+})
 
 let stopping = false
 const stop = (signal: string) => {

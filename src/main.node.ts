@@ -1,19 +1,23 @@
 import { loadConfig } from './config.ts'
 import { createLogger } from './logger.ts'
 import { startNodeServer } from './server.node.ts'
+import { reportStartupError } from './startup-errors.ts'
 
 const config = (() => {
   try {
     return loadConfig(process.env)
   } catch (error) {
-    console.error((error as Error).message)
-    process.exit(1)
+    process.exit(reportStartupError(createLogger('info'), error))
   }
 })()
 const log = createLogger(config.LOG_LEVEL)
-const server = await startNodeServer(config, { log })
+const server = await startNodeServer(config, { log }).catch((error) => {
+  // one JSON line naming the setting; always shown, whatever LOG_LEVEL says
+  process.exit(reportStartupError(createLogger('info'), error, config))
+})
 log.info('listening', {
   url: `http://${config.HOST}:${server.port}`,
+  pid: process.pid,
   database:
     server.services.db.mode === 'embedded' ? `embedded PGlite in ${config.DATA_DIR}` : 'PostgreSQL',
 })

@@ -14,6 +14,7 @@ export function createMetrics() {
   const registers = [registry]
   let lagProbe: LagProbe | null = null
   let poolProbe: (() => { pool: string; size: number }[]) | null = null
+  let socketProbe: (() => number) | null = null
 
   const followerLagEvents = new Gauge({
     name: 'eventchat_log_follower_lag_events',
@@ -81,6 +82,9 @@ export function createMetrics() {
       name: 'eventchat_ws_connections',
       help: 'Open WebSocket connections',
       registers,
+      collect() {
+        if (socketProbe) this.set(socketProbe())
+      },
     }),
     wsFramesIn: new Counter({
       name: 'eventchat_ws_frames_in_total',
@@ -116,6 +120,10 @@ export function createMetrics() {
     /** Sets how the follower's lag is measured at scrape time. */
     setLagProbe(probe: LagProbe) {
       lagProbe = probe
+    },
+    /** Sets how the open sockets are counted at scrape time. */
+    setSocketProbe(probe: () => number) {
+      socketProbe = probe
     },
     /** Sets how the database pools are described at scrape time. */
     setPoolProbe(probe: () => { pool: string; size: number }[]) {

@@ -13,11 +13,13 @@ import { DomainError } from './domain/errors.ts'
 import { createTokenVerifier, type TokenVerifier } from './edge/auth.ts'
 import { cachedVerifier } from './edge/token-cache.ts'
 import { type Database, openDatabase } from './eventstore/database.ts'
+import { isDatabaseUnavailable } from './eventstore/database-errors.ts'
 import { createLogNotifier } from './eventstore/log-notifier.ts'
 import { migrate } from './eventstore/migrations.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { applyProjections } from './projections/index.ts'
+import { MigrationError } from './startup-errors.ts'
 
 /** Everything the HTTP and WebSocket layers need, built once per process. */
 export type Services = {
@@ -42,7 +44,11 @@ export async function createServices(
   overrides: { db?: Database; clock?: () => Date; projections?: InlineProjection } = {},
 ): Promise<Services> {
   const db = overrides.db ?? (await openDatabase(databaseOptions(config)))
-  const applied = await migrate(db.sql)
+  const applied = await migrate(db.sql).catch((error) => {
+    throw isDatabaseUnavailable(error) || /^(3D000|28P01|28000)$/.test(error?.code ?? '')
+      ? error
+      : new MigrationError(error)
+  })
   if (applied.length) log.info('applied migrations', { applied })
 
   let devSecret: string | null = null

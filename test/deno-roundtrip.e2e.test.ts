@@ -82,5 +82,11 @@ describe(`the app under Deno (${usingPostgres ? 'PostgreSQL' : 'embedded PGlite'
     deno.proc.kill('SIGTERM')
     expect((await c.closed).code).toBe(1001)
     expect(await deno.exited).toBe(0)
+    // every line it wrote, from start-up to the stop, is one JSON object (log collectors parse it)
+    expect(deno.output.length).toBeGreaterThan(3)
+    for (const line of deno.output) expect(() => JSON.parse(line), line).not.toThrow()
+    expect(deno.output.map((l) => JSON.parse(l).msg)).toEqual(
+      expect.arrayContaining(['listening', 'shutting down']),
+    )
   })
 })

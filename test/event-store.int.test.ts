@@ -10,6 +10,7 @@ import {
   LOG_START,
   type LogCursor,
 } from '../src/eventstore/event-store.ts'
+import { appendTx } from './support/append-tx.ts'
 import { createTestDatabase, usingPostgres } from './support/test-database.ts'
 
 let db: Database
@@ -41,7 +42,7 @@ function sent(conversationId: string, messageId: string, content = 'hello'): Con
 describe('append and read', () => {
   it('appends with an expected version and reads the stream back, validated', async () => {
     const s = `s-${crypto.randomUUID()}`
-    const first = await db.sql.begin((tx) =>
+    const first = await appendTx(db.sql, (tx) =>
       conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 0,
@@ -51,7 +52,7 @@ describe('append and read', () => {
       }),
     )
     expect(first.map((e) => e.version)).toEqual([1, 2])
-    await db.sql.begin((tx) =>
+    await appendTx(db.sql, (tx) =>
       conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 2,
@@ -76,7 +77,7 @@ describe('append and read', () => {
 
   it('rejects a stale expected version with a ConcurrencyError', async () => {
     const s = `s-${crypto.randomUUID()}`
-    await db.sql.begin((tx) =>
+    await appendTx(db.sql, (tx) =>
       conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 0,
@@ -86,7 +87,7 @@ describe('append and read', () => {
       }),
     )
     await expect(
-      db.sql.begin((tx) =>
+      appendTx(db.sql, (tx) =>
         conversationLog.append(tx, {
           streamId: s,
           expectedVersion: 0,
@@ -97,7 +98,7 @@ describe('append and read', () => {
       ),
     ).rejects.toBeInstanceOf(ConcurrencyError)
     await expect(
-      db.sql.begin((tx) =>
+      appendTx(db.sql, (tx) =>
         conversationLog.append(tx, {
           streamId: s,
           expectedVersion: 5,
@@ -111,7 +112,7 @@ describe('append and read', () => {
 
   it('lets exactly one of two concurrent appends with the same expected version win', async () => {
     const s = `s-${crypto.randomUUID()}`
-    await db.sql.begin((tx) =>
+    await appendTx(db.sql, (tx) =>
       conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 0,
@@ -122,7 +123,7 @@ describe('append and read', () => {
     )
     const results = await Promise.allSettled(
       ['x', 'y'].map((id) =>
-        db.sql.begin((tx) =>
+        appendTx(db.sql, (tx) =>
           conversationLog.append(tx, {
             streamId: s,
             expectedVersion: 1,
@@ -144,7 +145,7 @@ describe('append and read', () => {
     const s = `s-${crypto.randomUUID()}`
     const head = await headCursor(db.sql)
     for (let i = 0; i < 7; i++) {
-      await db.sql.begin((tx) =>
+      await appendTx(db.sql, (tx) =>
         conversationLog.append(tx, {
           streamId: s,
           expectedVersion: i,
@@ -182,7 +183,7 @@ describe('append and read', () => {
 
   it('fails loudly, naming the event, when a stored row no longer matches its schema', async () => {
     const s = `s-${crypto.randomUUID()}`
-    const [e] = await db.sql.begin((tx) =>
+    const [e] = await appendTx(db.sql, (tx) =>
       conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 0,
@@ -205,7 +206,7 @@ describe('append and read', () => {
     const s = `s-${crypto.randomUUID()}`
     const bad = { type: 'MessageSent', data: { conversationId: s } } as unknown as ConversationEvent
     await expect(
-      db.sql.begin((tx) =>
+      appendTx(db.sql, (tx) =>
         conversationLog.append(tx, {
           streamId: s,
           expectedVersion: 0,
@@ -242,7 +243,7 @@ describe('log order readers can trust', () => {
     const aInsertedP = new Promise<void>((r) => {
       aInserted = r
     })
-    const a = db.sql.begin(async (tx) => {
+    const a = appendTx(db.sql, async (tx) => {
       const [e] = await conversationLog.append(tx, {
         streamId: sA,
         expectedVersion: 0,
@@ -255,7 +256,7 @@ describe('log order readers can trust', () => {
       await aHolding
     })
     await aInsertedP
-    const bCommitted = db.sql.begin((tx) =>
+    const bCommitted = appendTx(db.sql, (tx) =>
       conversationLog.append(tx, {
         streamId: sB,
         expectedVersion: 0,
@@ -310,7 +311,7 @@ describe('log order readers can trust', () => {
     await Promise.all(
       streams.map(async (s) => {
         for (let v = 0; v < 25; v++) {
-          await db.sql.begin((tx) =>
+          await appendTx(db.sql, (tx) =>
             conversationLog.append(tx, {
               streamId: s,
               expectedVersion: v,
@@ -332,7 +333,7 @@ describe('log order readers can trust', () => {
 describe('recorded time', () => {
   it('records the time as it reads back, so hashes computed at append match what is stored', async () => {
     const s = `t-${crypto.randomUUID()}`
-    const [e] = await db.sql.begin((tx) =>
+    const [e] = await appendTx(db.sql, (tx) =>
       conversationLog.append(tx, {
         streamId: s,
         expectedVersion: 0,

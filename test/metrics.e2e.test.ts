@@ -1,20 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type RunningServer, startNodeServer } from '../src/server.node.ts'
-import { createChatServices, tokenFor } from './support/chat-services.ts'
+import { describe, expect, it } from 'vitest'
+import { useRealtimeServer } from './support/realtime-fixture.ts'
 
 const METRICS_TOKEN = 'metrics-token-0123456789'
-let server: RunningServer
-
-beforeAll(async () => {
-  const services = await createChatServices({ METRICS_TOKEN })
-  server = await startNodeServer(services.config, { services })
-})
-afterAll(async () => {
-  await server?.close()
-})
+const rt = useRealtimeServer({ METRICS_TOKEN })
 
 async function scrape(): Promise<string> {
-  const res = await fetch(`${server.url}/metrics`, {
+  const res = await fetch(`${rt.server.url}/metrics`, {
     headers: { authorization: `Bearer ${METRICS_TOKEN}` },
   })
   expect(res.status).toBe(200)
@@ -34,26 +25,28 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 
 describe('GET /metrics', () => {
   it('asks for the metrics token', async () => {
-    expect((await fetch(`${server.url}/metrics`)).status).toBe(401)
-    const wrong = await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer no' } })
+    expect((await fetch(`${rt.server.url}/metrics`)).status).toBe(401)
+    const wrong = await fetch(`${rt.server.url}/metrics`, {
+      headers: { authorization: 'Bearer no' },
+    })
     expect(wrong.status).toBe(401)
   })
 
   it('counts requests by route pattern and commands by type and outcome after a send', async () => {
     const before = await scrape()
-    const send = await fetch(`${server.url}/api/chat/send`, {
+    const send = await fetch(`${rt.server.url}/api/chat/send`, {
       method: 'POST',
       headers: {
-        authorization: `Bearer ${await tokenFor('mia')}`,
+        authorization: `Bearer ${await rt.server.token('mia')}`,
         'content-type': 'application/json',
       },
       body: JSON.stringify({ receiverId: 'noah', content: 'counted' }),
     })
     expect(send.status).toBe(201)
-    const refused = await fetch(`${server.url}/api/chat/messages/nope`, {
+    const refused = await fetch(`${rt.server.url}/api/chat/messages/nope`, {
       method: 'PATCH',
       headers: {
-        authorization: `Bearer ${await tokenFor('mia')}`,
+        authorization: `Bearer ${await rt.server.token('mia')}`,
         'content-type': 'application/json',
       },
       body: JSON.stringify({ content: 'x' }),
@@ -79,5 +72,27 @@ describe('GET /metrics', () => {
         route: '/api/chat/send',
       }),
     ).toBeGreaterThanOrEqual(1)
+  })
+
+  it('shows the sockets, the frames, the follower and its lag', async () => {
+    const before = await scrape()
+    const ws = await rt.connect('ava', { ready: true })
+    const reply = await ws.request({ type: 'send_message', receiverId: 'ben', content: 'hi' })
+    expect(reply.type).toBe('ack')
+    await ws.waitFor((f) => f.type === 'new_message' || f.type === 'message_notification')
+    const after = await scrape()
+    expect(sample(after, 'eventchat_ws_connections')).toBeGreaterThanOrEqual(1)
+    expect(sample(after, 'eventchat_ws_frames_in_total', { type: 'send_message' })).toBe(
+      sample(before, 'eventchat_ws_frames_in_total', { type: 'send_message' }) + 1,
+    )
+    expect(sample(after, 'eventchat_ws_frames_out_total')).toBeGreaterThan(
+      sample(before, 'eventchat_ws_frames_out_total'),
+    )
+    expect(after).toMatch(/^eventchat_log_wakes_total\{reason="(notify|poll|resync)"\} \d+$/m)
+    expect(sample(after, 'eventchat_log_events_read_total')).toBeGreaterThan(
+      sample(before, 'eventchat_log_events_read_total'),
+    )
+    expect(after).toMatch(/^eventchat_log_follower_lag_events \d+$/m)
+    expect(after).toMatch(/^eventchat_log_follower_lag_seconds [\d.e+-]+$/m)
   })
 })

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { conversationLog } from '../src/conversation-log.ts'
 import { newId } from '../src/domain/conversation-id.ts'
 import type { ConversationEvent } from '../src/domain/events.ts'
+import { takeAppendLock } from '../src/eventstore/append-lock.ts'
 import type { Tx } from '../src/eventstore/sql.ts'
 import { useRealtimeServer } from './support/realtime-fixture.ts'
 import { directConversationId, uniqueUser } from './support/realtime-server.ts'
@@ -41,14 +42,16 @@ function sent(conversationId: string, senderId: string, content: string): Conver
 }
 
 /** Appends straight to the log, bypassing the command handler and its notification. */
-const rawAppend = (tx: Tx, conversationId: string, senderId: string, content: string) =>
-  conversationLog.append(tx, {
+const rawAppend = async (tx: Tx, conversationId: string, senderId: string, content: string) => {
+  await takeAppendLock(tx)
+  return conversationLog.append(tx, {
     streamId: conversationId,
     expectedVersion: 2,
     events: [sent(conversationId, senderId, content)],
     metadata: { actorId: senderId, commandId: newId(), correlationId: newId(), causationId: null },
     recordedAt: now(),
   })
+}
 
 describe('the log follower', () => {
   it('delivers an event committed without any notification (the safety-net poll)', async () => {

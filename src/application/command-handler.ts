@@ -9,6 +9,7 @@ import {
   type MessageFacts,
 } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
+import { takeAppendLock } from '../eventstore/append-lock.ts'
 import { ConcurrencyError } from '../eventstore/errors.ts'
 import type { Queryable, Sql, Tx } from '../eventstore/sql.ts'
 
@@ -103,6 +104,9 @@ export async function handleCommand(
     }
     try {
       const recorded = await (deps.writer ?? sql).begin(async (tx) => {
+        // first, before the transaction has an id; pipelined with the append (no round trip)
+        const locked = takeAppendLock(tx)
+        locked.catch(() => {}) // the append that follows fails with the same transaction
         const newState = events.reduce<ConversationState | null>(evolve, loaded.conversation)
         const appended = await conversationLog.append(tx, {
           streamId: command.conversationId,
@@ -115,7 +119,7 @@ export async function handleCommand(
         })
         // The remaining statements do not depend on each other's results: they are all sent
         // before any is awaited, so the connection pipelines them (one round trip, in order).
-        const pending: Promise<unknown>[] = [...insertMessageFacts(tx, appended)]
+        const pending: Promise<unknown>[] = [locked, ...insertMessageFacts(tx, appended)]
         if (clientId) {
           const outcome: StoredOutcome = {
             conversationId: command.conversationId,

@@ -2,6 +2,7 @@ import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { ConversationState } from '../domain/conversation.ts'
 import { evolve } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
+import { takeAppendLock } from '../eventstore/append-lock.ts'
 import type { EventMetadata } from '../eventstore/event-store.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
 import type { InlineProjection } from './command-handler.ts'
@@ -103,6 +104,9 @@ async function eraseInTransaction(
   metadata: EventMetadata,
   now: string,
 ) {
+  // An appender of the log: the lock comes first, before the transaction has an id; the scan
+  // below only reads, so the transaction holds delivery back only while it writes.
+  await takeAppendLock(tx)
   // Streams are locked in id order, so two erasures never wait on each other in a cycle.
   const candidates = await tx<{ stream_id: string }[]>`
     select distinct stream_id from events

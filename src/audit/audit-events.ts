@@ -1,4 +1,5 @@
 import type { EventType } from '../domain/events.ts'
+import { readHorizon } from '../eventstore/append-lock.ts'
 import { cursorAt, type LogCursor } from '../eventstore/event-store.ts'
 import type { Queryable, Sql } from '../eventstore/sql.ts'
 
@@ -59,16 +60,15 @@ const lineSql = `json_build_object(
 type LineRow = { line: string; position: string; transaction_id: string }
 
 /**
- * Builds the WHERE clause and parameters of a selection, after the given log cursor. `paged`:
- * the selection is read in several statements, so it only takes rows of transactions older than
- * every running one (as `readAll`): a page boundary then never skips a transaction that took a
- * lower position and commits later. One statement (the cursor export) reads one snapshot and
+ * Builds the WHERE clause and parameters of a selection, after the given log cursor. A selection
+ * read in pages takes a `horizon` (`readHorizon`, from an earlier statement) and only rows below
+ * it, as `readAll`: a page boundary then never skips a transaction that took a lower position
+ * and commits later. One statement (the cursor export) reads one snapshot and
  * needs no horizon, so a long transaction elsewhere does not hide the latest events from it.
  */
-function selection(filter: AuditFilter, after: LogCursor, paged: boolean) {
+function selection(filter: AuditFilter, after: LogCursor, horizon: string | null) {
   const params: unknown[] = [after.transactionId, after.position]
   const where = ['(transaction_id, position) > ($1::xid8, $2::bigint)']
-  if (paged) where.push('transaction_id < pg_snapshot_xmin(pg_current_snapshot())')
   const add = (clause: (n: number) => string, value: unknown) => {
     params.push(value)
     where.push(clause(params.length))
@@ -78,6 +78,7 @@ function selection(filter: AuditFilter, after: LogCursor, paged: boolean) {
   if (filter.actor !== undefined) add((n) => `metadata->>'actorId' = $${n}`, filter.actor)
   if (filter.from !== undefined) add((n) => `recorded_at >= $${n}::timestamptz`, filter.from)
   if (filter.to !== undefined) add((n) => `recorded_at < $${n}::timestamptz`, filter.to)
+  if (horizon !== null) add((n) => `transaction_id < $${n}::xid8`, horizon)
   return { where: where.join(' and '), params }
 }
 
@@ -88,7 +89,7 @@ async function startCursor(sql: Queryable, after: number | undefined): Promise<L
 }
 
 async function selectLines(sql: Queryable, filter: AuditFilter, after: LogCursor, limit: number) {
-  const { where, params } = selection(filter, after, true)
+  const { where, params } = selection(filter, after, await readHorizon(sql))
   params.push(limit)
   return sql.unsafe<LineRow[]>(
     `select ${lineSql} as line, position, transaction_id from events
@@ -172,7 +173,16 @@ export async function exportAuditEvents(
           strategy === 'cursor'
             ? cursorBatches(sql, filter, after, batchSize)
             : pageBatches(sql, filter, after, batchSize)
-        const { value, done } = await batches.next()
+        let next: IteratorResult<LineRow[]>
+        try {
+          next = await batches.next()
+        } catch (error) {
+          // The status line (200) is long gone: the last line says that the export is cut.
+          controller.enqueue(encoder.encode(`${exportErrorLine(error, rowsRead)}\n`))
+          controller.close()
+          return
+        }
+        const { value, done } = next
         if (done) {
           controller.close()
           return
@@ -191,8 +201,24 @@ export async function exportAuditEvents(
   )
 }
 
+/**
+ * The line that ends an export that failed midway: `{"error":{"code":"export_failed",
+ * "message","eventsBefore"}}`. A complete export has no such line, so a client tells a cut
+ * export from a complete one by its last line.
+ */
+export function exportErrorLine(error: unknown, eventsBefore: number): string {
+  const reason = error instanceof Error ? error.message : String(error)
+  return JSON.stringify({
+    error: {
+      code: 'export_failed',
+      message: `The export failed after ${eventsBefore} events and is incomplete: ${reason}`,
+      eventsBefore,
+    },
+  })
+}
+
 async function* cursorBatches(sql: Sql, filter: AuditFilter, after: LogCursor, batchSize: number) {
-  const { where, params } = selection(filter, after, false)
+  const { where, params } = selection(filter, after, null)
   const query = sql.unsafe<LineRow[]>(
     `select ${lineSql} as line, position, transaction_id from events
      where ${where} order by transaction_id, position`,

@@ -2,6 +2,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { TooMuchContentionError } from '../application/command-handler.ts'
 import { RateLimitedError } from '../application/context.ts'
 import { DomainError } from '../domain/errors.ts'
+import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
 
 /** An error with the HTTP status and the `{ error: { code, message, details? } }` body it maps to. */
 export class ApiError extends Error {
@@ -71,6 +72,15 @@ export function toApiError(error: unknown): ApiError | null {
   }
   if (error instanceof TooMuchContentionError) {
     return new ApiError(503, 'contention', error.message, undefined, { 'Retry-After': '1' })
+  }
+  if (isDatabaseUnavailable(error)) {
+    return new ApiError(
+      503,
+      'unavailable',
+      'The database is unavailable; try again shortly',
+      undefined,
+      { 'Retry-After': '2' },
+    )
   }
   return null
 }

@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose'
+import { isPrintable } from '../domain/safe-text.ts'
 import { ApiError } from './api-error.ts'
 
 export type AuthUser = { id: string; role: string | null; expiresAt: number | null }
@@ -58,6 +59,9 @@ export function createTokenVerifier(options: AuthOptions): TokenVerifier {
       throw new AuthError('The token has no subject (sub)')
     }
     if (String(sub).length > 128) throw new AuthError('The token subject is too long')
+    if (!isPrintable(String(sub))) {
+      throw new AuthError('The token subject (sub) contains control characters or broken text')
+    }
     const role = payload[roleClaim]
     return {
       id: String(sub),

@@ -23,6 +23,13 @@ export type Database = {
    * or reserved, so BEGIN always lands on an idle one. The same as `sql` in embedded mode.
    */
   writer?: Sql
+  /**
+   * One connection of its own for the log follower (PostgreSQL), so that its reads never queue
+   * behind commands. A separate pool of one rather than `sql.reserve()`: postgres.js 3.4.9
+   * cannot recover a reserved connection whose server went away (porsager/postgres#1208), while
+   * a pool reconnects by itself. The same as `sql` in embedded mode.
+   */
+  follower?: Sql
   mode: 'postgres' | 'embedded'
   schema: string
   signals: Signals
@@ -36,6 +43,11 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   const schema = options.schema ?? 'public'
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(schema)) throw new Error(`invalid schema name ${schema}`)
   const connection = { search_path: schema, application_name: 'eventchat' }
+  // A request waits at most this long for a connection while the server is away (then 503).
+  const connect_timeout = 5
+  // postgres.js waits 3^n / 100 s (up to 20 s) before reconnecting after the n-th failure and
+  // never resets n: after an outage, connections would come back only minutes later.
+  const backoff = (retries: number) => Math.min(1, 0.05 * 2 ** retries)
   if (options.url) {
     if (schema !== 'public') {
       const admin = postgres(options.url, { max: 1, onnotice: quiet })
@@ -50,23 +62,40 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       onnotice: quiet,
       connection,
       idle_timeout: 60,
+      connect_timeout,
+      backoff,
     }) as unknown as Sql
     const writer = postgres(options.url, {
       max: writers,
       onnotice: quiet,
       connection,
       idle_timeout: 60,
+      connect_timeout,
+      backoff,
+    }) as unknown as Sql
+    const follower = postgres(options.url, {
+      max: 1,
+      onnotice: quiet,
+      connection,
+      idle_timeout: 60,
+      connect_timeout,
+      backoff,
     }) as unknown as Sql
     const signals = new PostgresSignals(sql, schema)
     return {
       sql,
       writer,
+      follower,
       mode: 'postgres',
       schema,
       signals,
       async close() {
         await signals.close()
-        await Promise.all([sql.end({ timeout: 5 }), writer.end({ timeout: 5 })])
+        await Promise.all([
+          sql.end({ timeout: 5 }),
+          writer.end({ timeout: 5 }),
+          follower.end({ timeout: 5 }),
+        ])
       },
     }
   }
@@ -83,6 +112,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   return {
     sql,
     writer: sql,
+    follower: sql,
     mode: 'embedded',
     schema,
     signals,

@@ -1,6 +1,7 @@
 // Over 300 lines on purpose: append, the decoding of a stored row and the reads of the log share
 // one contract (the `events` columns, the row shape, the erasable split, the log order), which
 // is easier to keep true in one file.
+import { readHorizon } from './append-lock.ts'
 import { ConcurrencyError, EventSchemaError } from './errors.ts'
 import { contentDigest, eventHash, GENESIS_HASH, newSalt } from './event-hash.ts'
 import { type EventRegistry, issuesOf, type StoredEvent } from './event-registry.ts'
@@ -285,7 +286,7 @@ export async function readStream<E extends StoredEvent>(
 
 /**
  * Reads the next events of the whole log after `after`, in log order, only from transactions
- * that can no longer be overtaken (older than every running transaction).
+ * that can no longer be overtaken (below the read horizon: older than every running appender).
  */
 export async function readAll<E extends StoredEvent>(
   registry: EventRegistry,
@@ -293,13 +294,14 @@ export async function readAll<E extends StoredEvent>(
   options: { after: LogCursor; limit?: number },
 ): Promise<RecordedEvent<E>[]> {
   const { after, limit = 500 } = options
+  const horizon = await readHorizon(sql)
   const rows = await sql.unsafe<EventRow[]>(
     `select ${columns} from events
      where (transaction_id, position) > ($1::xid8, $2::bigint)
-       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       and transaction_id < $4::xid8
      order by transaction_id, position
      limit $3`,
-    [after.transactionId, after.position, limit],
+    [after.transactionId, after.position, limit, horizon],
   )
   return rows.map((row) => toRecordedEvent<E>(registry, row))
 }
@@ -312,11 +314,13 @@ export async function readAllOfStreams<E extends StoredEvent>(
 ): Promise<RecordedEvent<E>[]> {
   const { after, until, streamIds, limit = 500 } = options
   if (streamIds.length === 0) return []
+  // Up to a cursor some reader already reached, every row is final: no horizon needed.
+  const horizon = until ? '18446744073709551615' : await readHorizon(sql)
   const rows = await sql.unsafe<EventRow[]>(
     `select ${columns} from events
      where (transaction_id, position) > ($1::xid8, $2::bigint)
        and (transaction_id, position) <= ($3::xid8, $4::bigint)
-       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       and transaction_id < $7::xid8
        and stream_id = any($5::text[])
      order by transaction_id, position
      limit $6`,
@@ -327,6 +331,7 @@ export async function readAllOfStreams<E extends StoredEvent>(
       until?.position ?? Number.MAX_SAFE_INTEGER,
       streamIds,
       limit,
+      horizon,
     ],
   )
   return rows.map((row) => toRecordedEvent<E>(registry, row))
@@ -347,9 +352,10 @@ export async function cursorAt(sql: Queryable, position: number): Promise<LogCur
 
 /** The cursor of the last event readers may see now. */
 export async function headCursor(sql: Queryable): Promise<LogCursor> {
+  const horizon = await readHorizon(sql)
   const [row] = await sql<{ transaction_id: string; position: string }[]>`
     select transaction_id, position from events
-    where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    where transaction_id < ${horizon}::xid8
     order by transaction_id desc, position desc
     limit 1`
   return row ? { transactionId: row.transaction_id, position: Number(row.position) } : LOG_START

@@ -9,6 +9,7 @@ import { pendingMigrations } from '../eventstore/migrations.ts'
 import type { Services } from '../services.ts'
 import { httpMetrics } from './metrics-routes.ts'
 import { requestContext } from './request-context.ts'
+import { safeInput } from './safe-input.ts'
 
 export const MAX_BODY_BYTES = 64 * 1024
 
@@ -17,6 +18,8 @@ export type AppOptions = {
   upgradeWebSocket?: UpgradeWebSocket
   /** Extra route groups mounted by the entry point (realtime, audit, chat). */
   mount?: ((app: OpenAPIHono<Env>) => void)[]
+  /** How far behind the log this process's follower is (for /readyz); none: not checked. */
+  followerLag?: () => Promise<{ events: number; seconds: number }>
 }
 
 /** The Hono application: runtime-neutral, everything it needs passed in. */
@@ -36,21 +39,38 @@ export function createApp(services: Services, options: AppOptions = {}) {
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: () => {
+        // the rest of the body is not read, so the connection cannot carry another request
         throw new ApiError(
           413,
           'payload_too_large',
           `The body is larger than ${MAX_BODY_BYTES} bytes`,
+          undefined,
+          { Connection: 'close' },
         )
       },
     }),
   )
+
+  app.use(safeInput())
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', async (c) => {
     try {
       const pending = await pendingMigrations(services.db.sql)
       if (pending.length) return c.json({ status: 'migrating', pending }, 503)
-      return c.json({ status: 'ready' })
+      const lag = await options.followerLag?.()
+      const maxLag = services.config.READY_MAX_LAG_SECONDS
+      if (lag && lag.seconds > maxLag) {
+        return c.json(
+          {
+            status: 'lagging',
+            reason: `the log follower is ${Math.round(lag.seconds)} s behind (limit ${maxLag} s)`,
+            lag,
+          },
+          503,
+        )
+      }
+      return c.json({ status: 'ready', ...(lag ? { lag } : {}) })
     } catch (error) {
       c.get('log').warn('not ready', { error })
       return c.json({ status: 'unavailable', reason: 'database unreachable' }, 503)

@@ -1,5 +1,6 @@
 import type { Queryable } from '../eventstore/sql.ts'
 import { type MessageRow, toMessageView } from './messages.ts'
+import { websearchText } from './search-query.ts'
 import type { MessageView } from './views.ts'
 
 export type SearchHit = { message: MessageView; snippet: string; rank: number }
@@ -24,7 +25,8 @@ export async function searchMessages(
     cursor?: SearchCursor | null
   },
 ): Promise<{ items: SearchHit[]; nextCursor: SearchCursor | null }> {
-  const { userId, query, limit, cursor } = options
+  const { userId, limit, cursor } = options
+  const query = websearchText(options.query)
   const conversationId = options.conversationId ?? null
   // The conversation lexemes of the user's conversations, or-ed, and-ed with the user's query:
   // one GIN scan finds the matches in those conversations only (see migration 003).

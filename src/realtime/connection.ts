@@ -21,6 +21,8 @@ export type ConnectionHost = {
   log: Logger
   /** Handles one valid frame (see frame-dispatch.ts); a throw is answered as an error frame. */
   handleFrame(conn: Connection, frame: ClientFrame): Promise<void>
+  /** Counts frames for the metrics: `in` with the client frame's type, `out` without. */
+  countFrame?(direction: 'in' | 'out', type?: string): void
 }
 
 /**
@@ -130,6 +132,7 @@ export class Connection {
   sendText(text: string): void {
     if (this.closing || this.closed) return
     this.transport.send(text)
+    this.host.countFrame?.('out')
     if (this.transport.bufferedAmount() > this.host.maxBufferedBytes) this.tooSlow()
   }
 
@@ -204,6 +207,7 @@ export class Connection {
       this.sendError(ref, error)
       return
     }
+    this.host.countFrame?.('in', frame.type)
     if (this.queued >= MAX_QUEUED_FRAMES) {
       this.sendError(
         frame.id,

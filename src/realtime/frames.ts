@@ -1,3 +1,4 @@
+import { findUnstorable, UNSTORABLE_MESSAGE } from '../domain/safe-text.ts'
 import { toApiError } from '../edge/api-error.ts'
 import type { Logger } from '../logger.ts'
 import {
@@ -43,6 +44,14 @@ export function parseFrame(text: string): ClientFrame {
   const id =
     typeof obj.id === 'string' || typeof obj.id === 'number' ? (obj.id as FrameRef) : undefined
   const withRef = (e: FrameError) => Object.assign(e, { ref: id })
+  const unstorable = findUnstorable(obj)
+  if (unstorable) {
+    throw withRef(
+      new FrameError('invalid_request', `${unstorable} ${UNSTORABLE_MESSAGE}`, {
+        where: unstorable,
+      }),
+    )
+  }
   if (!isClientFrameType(obj.type)) {
     throw withRef(
       new FrameError('unknown_type', `Unknown frame type ${JSON.stringify(obj.type ?? null)}`),

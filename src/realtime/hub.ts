@@ -3,7 +3,9 @@
 // events and signals) reads or changes them; split, they would have to share those maps.
 import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import type { AuthUser } from '../edge/auth.ts'
+import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
 import { cursorOf, isAfter, type LogCursor } from '../eventstore/event-store.ts'
+import { followerLag } from '../eventstore/follower-lag.ts'
 import type { Logger } from '../logger.ts'
 import { findMembership } from '../projections/members.ts'
 import type { Services } from '../services.ts'
@@ -73,17 +75,28 @@ export class Hub {
       maxBufferedBytes: this.maxBufferedBytes,
       log: this.log,
       handleFrame: (conn, frame) => dispatchFrame(frameDeps, conn, frame),
+      countFrame: (direction, type) => {
+        if (direction === 'out') services.metrics.wsFramesOut.inc()
+        else services.metrics.wsFramesIn.inc({ type: type ?? 'unknown' })
+      },
     }
     this.follower = new LogFollower({
-      sql: services.db.sql,
+      sql: services.db.follower ?? services.db.sql,
       signals: services.db.signals,
       log: this.log,
       pollIntervalMs: options.pollIntervalMs,
       retryHeldBack: services.db.mode === 'postgres',
-      ownConnection: services.db.mode === 'postgres',
       afterRead: () => this.placeAttaching(),
       onEvents: (events) => this.route(events),
+      onWake: (reason) => services.metrics.logWakes.inc({ reason }),
     })
+    services.metrics.setSocketProbe(() => this.connections.size)
+    services.metrics.setLagProbe(() => this.followerLag())
+  }
+
+  /** How far this process's follower is behind the committed log (events, seconds). */
+  followerLag(): Promise<{ events: number; seconds: number }> {
+    return followerLag(this.follower.reader, this.follower.cursor)
   }
 
   async start(): Promise<void> {
@@ -228,7 +241,13 @@ export class Hub {
     if (this.attaching.length === 0) return
     const batch = this.attaching
     this.attaching = []
-    await this.cache.load(this.follower.reader)
+    try {
+      await this.cache.load(this.follower.reader)
+    } catch (error) {
+      // the database is away: these sockets are placed at the next turn that succeeds
+      this.attaching.unshift(...batch)
+      throw error
+    }
     const at = this.follower.cursor
     for (const conn of batch) {
       if (conn.closed) continue
@@ -276,6 +295,11 @@ export class Hub {
       }
       conn.finishCatchUp(until)
     } catch (error) {
+      if (isDatabaseUnavailable(error)) {
+        this.log.warn('backlog failed: database unavailable', { connection: conn.id })
+        conn.close(CloseCode.unavailable, 'database unavailable; reconnect with since')
+        return
+      }
       this.log.error('backlog failed', { error, connection: conn.id })
       conn.close(1011, 'backlog failed; reconnect with since')
     }
@@ -283,6 +307,7 @@ export class Hub {
 
   /** Routes a batch of log events, in log order, to the sockets allowed to see each. */
   private async route(events: RecordedEvent[]): Promise<void> {
+    this.services.metrics.eventsDelivered.inc(events.length)
     const prepared = await prepareEvents(this.follower.reader, events, this.cache.kindOf)
     events.forEach((event, i) => {
       this.cache.apply(event)
@@ -336,7 +361,10 @@ export class Hub {
     for (const member of this.cache.currentMembers(conversationId)) {
       if (member === userId) continue
       for (const conn of this.byUser.get(member) ?? []) {
-        if (conn.state !== 'attaching') conn.sendText(text)
+        if (conn.state !== 'attaching') {
+          conn.sendText(text)
+          this.services.metrics.ephemeralFanout.inc({ kind: type })
+        }
       }
     }
   }
@@ -345,7 +373,10 @@ export class Hub {
   private toJoined(conversationId: string, userId: string, type: SignalFrame['type']) {
     const text = JSON.stringify({ type, conversationId, userId } satisfies SignalFrame)
     for (const conn of this.joinedIndex.get(conversationId) ?? []) {
-      if (conn.user.id !== userId) conn.sendText(text)
+      if (conn.user.id !== userId) {
+        conn.sendText(text)
+        this.services.metrics.ephemeralFanout.inc({ kind: type })
+      }
     }
   }
 

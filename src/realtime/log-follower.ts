@@ -1,10 +1,9 @@
 import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
+import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
 import { cursorOf, headCursor, type LogCursor } from '../eventstore/event-store.ts'
 import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
 import type { Signals } from '../eventstore/signals.ts'
 import type { Sql } from '../eventstore/sql.ts'
-
-type ReservedSql = Sql & { release(): void }
 
 import type { Logger } from '../logger.ts'
 
@@ -21,17 +20,14 @@ export type LogFollowerOptions = {
   onEvents: (events: RecordedEvent[]) => Promise<void>
   /** Safety-net poll, for a lost notification. */
   pollIntervalMs?: number
+  /** Told why each wake-up came (for the metrics): a notification, a resync or the poll. */
+  onWake?: (reason: 'notify' | 'resync' | 'poll') => void
   batchSize?: number
   /**
    * Look for committed events held back by an older running transaction (PostgreSQL), and
    * read again shortly: that transaction may not append, so no notification would come.
    */
   retryHeldBack?: boolean
-  /**
-   * Read on a connection of its own (PostgreSQL), so that the follower's reads never queue
-   * behind commands in a busy pool. Off in embedded mode, which has one connection in all.
-   */
-  ownConnection?: boolean
 }
 
 const HELD_CHECK_MS = 5
@@ -51,25 +47,27 @@ export class LogFollower {
   private poll: ReturnType<typeof setInterval> | null = null
   private timer: ReturnType<typeof setTimeout> | null = null
   private heldDelay = 0
-  private reserved: ReservedSql | null = null
 
   constructor(private readonly options: LogFollowerOptions) {}
 
   /** Where the follower's turn reads (and what `afterRead` and `onEvents` should query). */
   get reader(): Sql {
-    return this.reserved ?? this.options.sql
+    return this.options.sql
   }
 
   /** Starts at the head of the log: a new process delivers only what happens from now on. */
   async start(): Promise<void> {
-    if (this.options.ownConnection) this.reserved = await this.options.sql.reserve()
     this.cursor = await headCursor(this.reader)
+    const wakeFor = (reason: 'notify' | 'resync' | 'poll') => () => {
+      this.options.onWake?.(reason)
+      this.wake()
+    }
     this.unsubscribe = await this.options.signals.subscribe(
       LOG_CHANNEL,
-      () => this.wake(),
-      () => this.wake(),
+      wakeFor('notify'),
+      wakeFor('resync'),
     )
-    this.poll = setInterval(() => this.wake(), this.options.pollIntervalMs ?? 1000)
+    this.poll = setInterval(wakeFor('poll'), this.options.pollIntervalMs ?? 1000)
     this.poll.unref?.()
     this.wake()
   }
@@ -95,8 +93,6 @@ export class LogFollower {
     if (this.timer) clearTimeout(this.timer)
     this.unsubscribe?.()
     await this.idle()
-    this.reserved?.release()
-    this.reserved = null
   }
 
   private async run(): Promise<void> {
@@ -104,9 +100,6 @@ export class LogFollower {
     while (this.dirty && !this.stopped) {
       this.dirty = false
       try {
-        if (this.options.ownConnection && !this.reserved) {
-          this.reserved = await this.options.sql.reserve()
-        }
         for (;;) {
           const batch = await conversationLog.readAll(this.reader, {
             after: this.cursor,
@@ -123,10 +116,13 @@ export class LogFollower {
         if (this.options.retryHeldBack) this.armHeldCheck()
       } catch (error) {
         if (this.stopped) return
-        this.options.log.error('log follower turn failed; retrying', { error })
-        // the connection may be gone: take another one next turn
-        this.reserved?.release()
-        this.reserved = null
+        if (isDatabaseUnavailable(error)) {
+          this.options.log.warn('log follower: database unavailable; retrying', {
+            code: (error as { code?: string }).code,
+          })
+        } else {
+          this.options.log.error('log follower turn failed; retrying', { error })
+        }
         this.schedule(() => this.wake(), 1000)
         return
       }

@@ -10,6 +10,8 @@ export const CloseCode = {
   tokenExpired: 4001,
   /** The client fell too far behind: reconnect with `since`. */
   tooSlow: 4008,
+  /** The database was unreachable while sending the backlog: reconnect with `since`. */
+  unavailable: 4503,
   /** `since` is malformed or ahead of the log. */
   badSince: 4400,
 } as const
@@ -79,6 +81,7 @@ export type ErrorCode =
   | 'message_deleted'
   | 'rate_limited'
   | 'contention'
+  | 'unavailable'
   | 'internal'
   | (string & {})
 

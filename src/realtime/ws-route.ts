@@ -3,6 +3,7 @@ import type { UpgradeWebSocket, WSEvents } from 'hono/ws'
 import { ApiError } from '../edge/api-error.ts'
 import { AuthError, type AuthUser, bearerToken } from '../edge/auth.ts'
 import type { Env } from '../edge/env.ts'
+import { isOriginAllowed } from '../edge/origin.ts'
 import { cursorAt, type LogCursor } from '../eventstore/event-store.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 import type { Connection } from './connection.ts'
@@ -28,6 +29,14 @@ export const realtimeRoutes =
         throw new ApiError(426, 'upgrade_required', 'Connect with a WebSocket', undefined, {
           Upgrade: 'websocket',
         })
+      }
+      const origin = c.req.header('origin')
+      if (origin && !isOriginAllowed(origin, services.config.CORS_ORIGINS, c.req.header('host'))) {
+        throw new ApiError(
+          403,
+          'forbidden_origin',
+          `Origin ${origin} may not connect (CORS_ORIGINS)`,
+        )
       }
       const token = bearerToken(c.req.raw, true)
       if (!token) throw new AuthError('A bearer token is required')

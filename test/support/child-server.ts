@@ -23,11 +23,12 @@ export type ChildServer = {
  */
 export async function spawnServer(
   env: Record<string, string>,
-  runtime: 'node' | 'deno' = 'node',
+  runtime: 'node' | 'deno' | 'npm start' | 'npm run start:deno' = 'node',
   startTimeoutMs = 60_000,
 ): Promise<ChildServer> {
-  const [command, args] =
-    runtime === 'node'
+  const [command, args] = runtime.startsWith('npm ')
+    ? ['npm', runtime.split(' ').slice(1)]
+    : runtime === 'node'
       ? [process.execPath, ['--import', 'tsx', 'src/main.node.ts']]
       : [
           `${root}node_modules/.bin/deno`,

@@ -1,6 +1,7 @@
 import { conversationLog } from '../../src/conversation-log.ts'
 import type { ConversationState } from '../../src/domain/conversation.ts'
 import { evolve } from '../../src/domain/conversation.ts'
+import { takeAppendLock } from '../../src/eventstore/append-lock.ts'
 import type { Sql } from '../../src/eventstore/sql.ts'
 import { applyProjections } from '../../src/projections/index.ts'
 
@@ -21,6 +22,7 @@ export async function eraseUserContentForTest(
   const erased: string[] = []
   for (const { stream_id: streamId } of streams) {
     await sql.begin(async (tx) => {
+      await takeAppendLock(tx)
       const [stream] = await tx<{ version: number; state: ConversationState | null }[]>`
         select version, state from streams where stream_id = ${streamId} for update`
       const rows = await tx<{ version: number; message_id: string }[]>`

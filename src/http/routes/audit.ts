@@ -11,6 +11,7 @@ import {
 import { foldConversationHistory } from '../../audit/conversation-history.ts'
 import { conversationLog } from '../../conversation-log.ts'
 import { type EventType, eventTypes } from '../../domain/events.ts'
+import { isStorableTime } from '../../domain/safe-text.ts'
 import { ApiError, badRequest } from '../../edge/api-error.ts'
 import type { Env } from '../../edge/env.ts'
 import { requireAuth } from '../../edge/require-auth.ts'
@@ -63,6 +64,9 @@ const errors = {
 } as const
 
 const position = z.coerce.number().int().min(0)
+const storableTime = z.iso
+  .datetime({ offset: true })
+  .refine(isStorableTime, 'a time in the years 1 to 9999')
 const typeList = z
   .string()
   .optional()
@@ -92,8 +96,8 @@ const eventsRoute = createRoute({
       type: typeList,
       streamId: z.string().min(1).max(200).optional(),
       actor: z.string().min(1).max(128).optional(),
-      from: z.iso.datetime({ offset: true }).optional(),
-      to: z.iso.datetime({ offset: true }).optional(),
+      from: storableTime.optional(),
+      to: storableTime.optional(),
     }),
   },
   responses: {

@@ -2,17 +2,10 @@ import { z } from '@hono/zod-openapi'
 import { MAX_CLIENT_MESSAGE_ID_LENGTH, MAX_TITLE_LENGTH } from '../../domain/conversation.ts'
 import { attachmentSchema } from '../../domain/events.ts'
 import { MAX_ATTACHMENTS, MAX_CONTENT_LENGTH } from '../../domain/message-body.ts'
-
-// PostgreSQL text and jsonb reject NUL, and jsonb rejects unpaired UTF-16 surrogates: such
-// strings are refused at the edge (400), never passed on to fail in the database (500).
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
-const CONTROL = /[\u0000-\u001f\u007f]/
-const storable = (s: string) => !s.includes('\u0000') && !LONE_SURROGATE.test(s)
-const printable = (s: string) => !CONTROL.test(s) && !LONE_SURROGATE.test(s)
+import { isPrintable, isStorable, isStorableTime } from '../../domain/safe-text.ts'
 
 /** Free text (content, titles): anything PostgreSQL can store. */
-export const text = () => z.string().refine(storable, 'contains a NUL or an unpaired surrogate')
+export const text = () => z.string().refine(isStorable, 'contains a NUL or an unpaired surrogate')
 
 /** Ids of conversations and messages (UUIDs here; a conservative alphabet in general). */
 export const idSchema = z
@@ -23,7 +16,7 @@ export const idSchema = z
 /** A user id: a string, or a number from older clients, turned into a string. */
 export const userIdSchema = z
   .union([
-    z.string().min(1).max(128).refine(printable, 'contains control characters'),
+    z.string().min(1).max(128).refine(isPrintable, 'contains control characters'),
     z.number().int().nonnegative(),
   ])
   .transform((v) => String(v))
@@ -33,11 +26,11 @@ export const clientMessageIdSchema = z
   .string()
   .min(1)
   .max(MAX_CLIENT_MESSAGE_ID_LENGTH)
-  .refine(printable, 'contains control characters')
+  .refine(isPrintable, 'contains control characters')
 
 export const attachmentInput = attachmentSchema
   .refine(
-    (a) => storable(a.url) && storable(a.name) && storable(a.mimeType),
+    (a) => isStorable(a.url) && isStorable(a.name) && isStorable(a.mimeType),
     'contains a NUL or an unpaired surrogate',
   )
   .openapi('AttachmentInput')
@@ -123,10 +116,14 @@ export const limitSchema = (fallback = 20) =>
 export const cursorTime = z
   .string()
   .datetime()
-  .refine((t) => !t.startsWith('0000'), 'year 0 does not exist')
+  .refine(isStorableTime, 'a time in the years 1 to 9999')
 
 /** A cursor's id part (not looked up, only compared). */
-export const cursorId = z.string().min(1).max(128).refine(printable, 'contains control characters')
+export const cursorId = z
+  .string()
+  .min(1)
+  .max(128)
+  .refine(isPrintable, 'contains control characters')
 
 export const cursorParam = z.string().max(1000).optional().openapi({
   description: 'The `nextCursor` of the previous page',
