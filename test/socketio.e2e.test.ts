@@ -154,6 +154,26 @@ describe('Socket.IO endpoint (/socket.io/)', () => {
     }
   })
 
+  it('refuses a browser page of another origin, as /ws does', async () => {
+    const token = await rt.server.token(uniqueUser('alice'))
+    const foreign = io(rt.server.url, {
+      auth: { token },
+      transports: ['polling'],
+      extraHeaders: { Origin: 'https://evil.example' },
+      reconnection: false,
+    })
+    sockets.push(foreign)
+    const error = await new Promise<Error>((resolve) => foreign.once('connect_error', resolve))
+    expect(error.message).toMatch(/xhr poll error|websocket error/)
+    const same = io(rt.server.url, {
+      auth: { token },
+      transports: ['polling'],
+      extraHeaders: { Origin: rt.server.url },
+    })
+    sockets.push(same)
+    await new Promise((resolve) => same.once('ready', resolve))
+  })
+
   it('takes the token from the Authorization header as well', async () => {
     const alice = uniqueUser('alice')
     const token = await rt.server.token(alice)

@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http'
 import { Server, type Socket } from 'socket.io'
 import { Adapter } from 'socket.io-adapter'
 import { AuthError, type AuthUser } from '../edge/auth.ts'
+import { isOriginAllowed } from '../edge/origin.ts'
 import type { LogCursor } from '../eventstore/event-store.ts'
 import { getMessageView } from '../projections/messages.ts'
 import type { Connection } from '../realtime/connection.ts'
@@ -53,6 +54,12 @@ export function attachSocketIo(httpServer: HttpServer, hub: Hub, options: { path
     // the client sends its last offset back; the offsets are log positions, the backlog the log.
     connectionStateRecovery: { maxDisconnectionDuration: 0, skipMiddlewares: false },
     adapter: Adapter,
+    // the browser-origin rule of /ws: a page of another site may not use a visitor's token
+    allowRequest: (request, callback) => {
+      const origin = request.headers.origin
+      const { CORS_ORIGINS } = services.config
+      callback(null, !origin || isOriginAllowed(origin, CORS_ORIGINS, request.headers.host))
+    },
   })
   const socketIoUpgrades = httpServer.listeners('upgrade')
   httpServer.removeAllListeners('upgrade')
