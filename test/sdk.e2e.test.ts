@@ -121,7 +121,9 @@ describe('SDK: real-time client', () => {
     const b = realtime(bob)
     await b.once('ready')
     const bobSocket = TrackedWebSocket.all.at(-1)!
+    const m0 = b.once('message')
     const { conversationId } = await a.sendMessage({ receiverId: bob, content: 'm0' })
+    await m0
     await b.join(conversationId)
     const got: { type: string; content: string | null }[] = []
     b.on('message', (f) => got.push({ type: f.type, content: f.message.content }))
