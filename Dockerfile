@@ -20,6 +20,8 @@ COPY package.json ./
 COPY src ./src
 COPY migrations ./migrations
 COPY scripts ./scripts
+# the chat page at / (bundled by esbuild, a production dependency, when first requested)
+COPY web ./web
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000

@@ -7,6 +7,7 @@ import { openApiRoutes } from './http/openapi.ts'
 import { auditRoutes } from './http/routes/audit.ts'
 import { auditProofRoutes } from './http/routes/audit-proofs.ts'
 import { chatRoutes } from './http/routes/chat.ts'
+import { type WebAssets, webRoutes } from './http/web-routes.ts'
 import { Hub } from './realtime/hub.ts'
 import { realtimeRoutes } from './realtime/ws-route.ts'
 import type { Services } from './services.ts'
@@ -14,8 +15,13 @@ import type { Services } from './services.ts'
 /**
  * The whole backend for one process, runtime-neutral: the Hono app with every route group, and
  * the background parts (the log follower, the audit tree) with a `close` that stops them.
+ * `assets`: the static files of the chat page and the docs, read by the entry point.
  */
-export async function createBackend(services: Services, upgradeWebSocket?: UpgradeWebSocket) {
+export async function createBackend(
+  services: Services,
+  upgradeWebSocket?: UpgradeWebSocket,
+  options: { assets?: WebAssets } = {},
+) {
   const hub = new Hub({ services })
   await hub.start()
   const auditTree = await startAuditTree(services)
@@ -29,6 +35,7 @@ export async function createBackend(services: Services, upgradeWebSocket?: Upgra
       auditProofRoutes(services, auditTree.signer),
       chatRoutes(services),
       openApiRoutes(),
+      webRoutes(options.assets ?? null),
       metricsRoutes(services.metrics, {
         token: services.config.METRICS_TOKEN,
         open: services.db.mode === 'embedded',

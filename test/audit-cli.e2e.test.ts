@@ -159,6 +159,7 @@ describe('every script behaves like a tool', () => {
     'audit-verify.ts',
     'projections-rebuild.ts',
     'projections-verify.ts',
+    'sdk-types.ts',
   ]
 
   it.each(scripts)('%s answers --help with its usage and exits 0', async (name) => {

@@ -34,6 +34,11 @@ describe('the container recipe', () => {
     )
     // everything the start command needs at run time is a production dependency
     expect(Object.keys(pkg.dependencies)).toContain('tsx')
+    // the chat page, its bundler, the offline docs and the Socket.IO endpoint
+    expect(dockerfile).toContain('COPY web ./web')
+    expect(Object.keys(pkg.dependencies)).toEqual(
+      expect.arrayContaining(['esbuild', 'swagger-ui-dist', 'socket.io', 'socket.io-adapter']),
+    )
   })
 
   it('compose.yaml parses and runs the server beside PostgreSQL', () => {

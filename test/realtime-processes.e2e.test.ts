@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { io, type Socket } from 'socket.io-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { issueToken } from '../src/edge/auth.ts'
 import { type ChildServer, spawnServer } from './support/child-server.ts'
@@ -13,6 +14,7 @@ import { type Frame, WsClient } from './support/ws-client.ts'
 // through one server process, where signals travel in memory.
 const servers: ChildServer[] = []
 const clients: WsClient[] = []
+const ioSockets: Socket[] = []
 const cleanups: (() => Promise<unknown>)[] = []
 beforeAll(async () => {
   const common = { JWT_SECRET: RT_SECRET, TYPING_TIMEOUT_MS: '2000' }
@@ -33,6 +35,7 @@ beforeAll(async () => {
   }
 })
 afterAll(async () => {
+  for (const socket of ioSockets) socket.close()
   await Promise.all(clients.map((c) => c.close()))
   const codes = await Promise.all(servers.map((s) => s.stop()))
   for (const cleanup of cleanups) await cleanup()
@@ -114,5 +117,36 @@ describe(usingPostgres ? 'two processes on one PostgreSQL' : 'embedded: one proc
     const resumed = await connect(first(), b, last.position as number)
     const missed = resumed.events().map(contentOf)
     expect(missed).toEqual([0, 1, 2, 3, 4].map((i) => `missed ${i}`))
+  })
+
+  it('a Socket.IO client on one process and a /ws client on the other talk both ways', async () => {
+    const [a, b] = [uniqueUser('a'), uniqueUser('b')]
+    const conversationId = directConversationId(a, b)
+    const socket = io(first().url, {
+      auth: { token: await issueToken(RT_SECRET, a) },
+      transports: ['websocket'],
+    })
+    ioSockets.push(socket)
+    const received: Record<string, unknown>[] = []
+    socket.on('new_message', (frame: Record<string, unknown>) => received.push(frame))
+    socket.on('message_notification', (frame: Record<string, unknown>) => received.push(frame))
+    await new Promise((resolve) => socket.once('ready', resolve))
+    const cb = await connect(second(), b)
+
+    const ack = await new Promise<Record<string, unknown>>((resolve) =>
+      socket.emit('send_message', { receiverId: b, content: 'from socket.io' }, resolve),
+    )
+    expect(ack).toMatchObject({ ok: true, conversationId })
+    expect(contentOf(await cb.next('message_notification'))).toBe('from socket.io')
+
+    await new Promise((resolve) => socket.emit('join_conversation', { conversationId }, resolve))
+    const typing = new Promise((resolve) => socket.once('user_typing', resolve))
+    await cb.request({ type: 'typing', conversationId })
+    expect(await typing).toMatchObject({ conversationId, userId: b })
+    const reply = await cb.request({ type: 'send_message', conversationId, content: 'from /ws' })
+    await expect
+      .poll(() => received.map((f) => (f.message as { content: string }).content))
+      .toEqual(['from socket.io', 'from /ws'])
+    expect(received[1]).toMatchObject({ type: 'new_message', position: reply.position })
   })
 })

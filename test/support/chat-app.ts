@@ -2,6 +2,7 @@ import { createApp } from '../../src/http/app.ts'
 import { corsForApi } from '../../src/http/cors.ts'
 import { openApiRoutes } from '../../src/http/openapi.ts'
 import { chatRoutes } from '../../src/http/routes/chat.ts'
+import { webRoutes } from '../../src/http/web-routes.ts'
 import type { Services } from '../../src/services.ts'
 import { createChatServices, tokenFor } from './chat-services.ts'
 
@@ -16,7 +17,12 @@ export type ChatResponse<T = AnyBody> = { status: number; body: T; headers: Head
 export async function createChatApp(env: Record<string, string> = {}) {
   const services: Services = await createChatServices(env)
   const app = createApp(services, {
-    mount: [corsForApi(services.config.CORS_ORIGINS), chatRoutes(services), openApiRoutes()],
+    mount: [
+      corsForApi(services.config.CORS_ORIGINS),
+      chatRoutes(services),
+      openApiRoutes(),
+      webRoutes(null),
+    ],
   })
   const tokens = new Map<string, string>()
   const token = async (user: string) => {

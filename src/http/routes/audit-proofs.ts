@@ -50,6 +50,7 @@ const size = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 const latestRoute = createRoute({
   method: 'get',
   path: '/checkpoints/latest',
+  operationId: 'getLatestAuditCheckpoint',
   tags,
   security,
   summary: 'The latest signed checkpoint of the audit tree (`Accept: text/plain`: the note alone)',
@@ -70,6 +71,7 @@ const latestRoute = createRoute({
 const listRoute = createRoute({
   method: 'get',
   path: '/checkpoints',
+  operationId: 'listAuditCheckpoints',
   tags,
   security,
   summary: 'Checkpoints of trees larger than `after`, smallest first',
@@ -96,6 +98,7 @@ const listRoute = createRoute({
 const publicKeyRoute = createRoute({
   method: 'get',
   path: '/public-key',
+  operationId: 'getAuditPublicKey',
   tags,
   security,
   summary: 'The Ed25519 key that signs the checkpoints, as a JWKS',
@@ -117,6 +120,7 @@ const publicKeyRoute = createRoute({
 const inclusionRoute = createRoute({
   method: 'get',
   path: '/proofs/inclusion',
+  operationId: 'getAuditInclusionProof',
   tags,
   security,
   summary: 'RFC 9162 inclusion proof of the event at `position` in the tree of `treeSize` leaves',
@@ -151,6 +155,7 @@ const inclusionRoute = createRoute({
 const consistencyRoute = createRoute({
   method: 'get',
   path: '/proofs/consistency',
+  operationId: 'getAuditConsistencyProof',
   tags,
   security,
   summary: 'RFC 9162 consistency proof between the trees of `from` and `to` leaves',

@@ -84,6 +84,7 @@ const typeList = z
 const eventsRoute = createRoute({
   method: 'get',
   path: '/events',
+  operationId: 'listAuditEvents',
   tags,
   security,
   summary: 'The event log (every conversation), in log order; NDJSON export with Accept',
@@ -117,6 +118,7 @@ const eventsRoute = createRoute({
 const streamRoute = createRoute({
   method: 'get',
   path: '/streams/{id}',
+  operationId: 'getAuditStream',
   tags,
   security,
   summary: "One conversation's events, or with `at` its state at that log position",
@@ -146,6 +148,7 @@ const streamRoute = createRoute({
 const eraseRoute = createRoute({
   method: 'post',
   path: '/users/{userId}/erase',
+  operationId: 'eraseUserContent',
   tags,
   security,
   summary: 'Erase the content of every message a user sent (log and read models), as an event',

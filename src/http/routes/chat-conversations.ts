@@ -33,6 +33,7 @@ const tags = ['conversations']
 const list = createRoute({
   method: 'get',
   path: '/conversations',
+  operationId: 'listConversations',
   tags,
   summary: 'Your conversations, by last activity, newest first',
   security,
@@ -50,6 +51,7 @@ const list = createRoute({
 const create = createRoute({
   method: 'post',
   path: '/conversations',
+  operationId: 'createConversation',
   tags,
   summary: 'Get or create a direct conversation, or create a group',
   description:
@@ -75,6 +77,7 @@ const create = createRoute({
 const get = createRoute({
   method: 'get',
   path: '/conversations/{id}',
+  operationId: 'getConversation',
   tags,
   summary: 'One conversation',
   security,
@@ -90,6 +93,7 @@ const get = createRoute({
 const messages = createRoute({
   method: 'get',
   path: '/conversations/{id}/messages',
+  operationId: 'listMessages',
   tags,
   summary: 'Messages: newest first (default, `before`), or oldest first `after` a message',
   description:
@@ -124,6 +128,7 @@ const readState = z.object({
 const markRead = createRoute({
   method: 'put',
   path: '/conversations/{id}/read',
+  operationId: 'markRead',
   tags,
   summary: 'Move your read marker (to the last message by default)',
   security,
@@ -151,6 +156,7 @@ const markRead = createRoute({
 const addParticipant = createRoute({
   method: 'post',
   path: '/conversations/{id}/participants',
+  operationId: 'addParticipant',
   tags,
   summary: 'Add a participant to a group',
   security,
@@ -175,6 +181,7 @@ const addParticipant = createRoute({
 const leave = createRoute({
   method: 'delete',
   path: '/conversations/{id}/participants/me',
+  operationId: 'leaveConversation',
   tags,
   summary: 'Leave a group (you can still read what came before)',
   security,

@@ -23,6 +23,7 @@ const sendResponse = z.object({ message: MessageSchema, conversation: Conversati
 const send = createRoute({
   method: 'post',
   path: '/send',
+  operationId: 'sendMessage',
   tags: ['messages'],
   summary: 'Send a message to a user (direct) or to a conversation',
   description:
@@ -51,6 +52,7 @@ const messageParams = z.object({ id: idSchema })
 const edit = createRoute({
   method: 'patch',
   path: '/messages/{id}',
+  operationId: 'editMessage',
   tags: ['messages'],
   summary: 'Edit your message',
   security,
@@ -79,6 +81,7 @@ const edit = createRoute({
 const remove = createRoute({
   method: 'delete',
   path: '/messages/{id}',
+  operationId: 'deleteMessage',
   tags: ['messages'],
   summary: 'Delete your message (its content and attachments are removed)',
   security,

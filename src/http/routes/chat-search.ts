@@ -48,6 +48,7 @@ const searchResults = json(
 const searchIn = createRoute({
   method: 'get',
   path: '/conversations/{id}/search',
+  operationId: 'searchConversation',
   tags: ['search'],
   summary: 'Search the messages of one conversation',
   security,
@@ -58,6 +59,7 @@ const searchIn = createRoute({
 const searchAll = createRoute({
   method: 'get',
   path: '/search',
+  operationId: 'searchMessages',
   tags: ['search'],
   summary: 'Search the messages of all your conversations (or of one)',
   security,
@@ -68,6 +70,7 @@ const searchAll = createRoute({
 const unreadCount = createRoute({
   method: 'get',
   path: '/unread-count',
+  operationId: 'getUnreadCount',
   tags: ['unread'],
   summary: 'Your unread messages over all your conversations',
   security,
@@ -77,6 +80,7 @@ const unreadCount = createRoute({
 const unread = createRoute({
   method: 'get',
   path: '/unread',
+  operationId: 'listUnreadConversations',
   tags: ['unread'],
   summary: 'Your conversations with unread messages',
   security,

@@ -1,0 +1,78 @@
+import type { components } from './api-types.ts'
+
+// The frames of the real-time stream (/ws), as the SDK sees them. Views come from the generated
+// OpenAPI types (the same shapes as REST); test/sdk-types.unit.test.ts checks that the server's
+// frame types fit these.
+
+export type Message = components['schemas']['Message']
+export type Conversation = components['schemas']['Conversation']
+export type Attachment = components['schemas']['Attachment']
+
+type Logged<T extends string, P> = { type: T; position: number; conversationId: string } & P
+
+/** Frames that carry a logged event, in log order, each with its position. */
+export type EventFrames = {
+  new_message: Logged<'new_message', { message: Message }>
+  message_notification: Logged<'message_notification', { message: Message }>
+  message_edited: Logged<'message_edited', { message: Message }>
+  message_deleted: Logged<'message_deleted', { messageId: string }>
+  messages_read: Logged<'messages_read', { userId: string; upToMessageId: string; readAt: string }>
+  conversation_started: Logged<'conversation_started', { conversation: Conversation }>
+  participant_added: Logged<'participant_added', { userId: string }>
+  participant_left: Logged<'participant_left', { userId: string }>
+}
+
+type Signal<T extends string> = { type: T; conversationId: string; userId: string }
+
+/** Ephemeral frames: never logged, no position. */
+export type SignalFrames = {
+  user_typing: Signal<'user_typing'>
+  user_stopped_typing: Signal<'user_stopped_typing'>
+  user_joined: Signal<'user_joined'>
+  user_left: Signal<'user_left'>
+}
+
+export type ReadyFrame = { type: 'ready'; position: number }
+
+export type ErrorFrame = {
+  type: 'error'
+  code: string
+  message: string
+  ref?: string | number
+  details?: unknown
+  retryAfter?: number
+}
+
+export type AckFrame = {
+  type: 'ack'
+  ref?: string | number
+  messageId?: string
+  conversationId?: string
+  position?: number
+}
+
+export type EventFrame = EventFrames[keyof EventFrames]
+export type ServerFrame =
+  | EventFrame
+  | SignalFrames[keyof SignalFrames]
+  | ReadyFrame
+  | ErrorFrame
+  | AckFrame
+  | { type: 'pong'; ref?: string | number }
+
+export type SendMessageInput = {
+  /** The conversation; or, with `receiverId`, the direct conversation with that user. */
+  conversationId?: string
+  receiverId?: string
+  content?: string | null
+  attachments?: Attachment[]
+  /** Makes the send idempotent; the SDK picks one when it is not given. */
+  clientMessageId?: string
+}
+
+/** Close codes the server uses (besides 1001 going away and 1009 frame too big). */
+export const CloseCode = {
+  tokenExpired: 4001,
+  tooSlow: 4008,
+  badSince: 4400,
+} as const

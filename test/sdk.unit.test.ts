@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest'
+import { backoffDelay, RealtimeClient, type WebSocketConstructor } from '../src/sdk/index.ts'
+
+describe('backoffDelay', () => {
+  it('grows exponentially up to the cap, less a random share (jitter)', () => {
+    const none = () => 0
+    expect([0, 1, 2, 3, 10].map((n) => backoffDelay(n, {}, none))).toEqual([
+      250, 500, 1000, 2000, 10_000,
+    ])
+    expect(backoffDelay(2, { jitter: 0.5 }, () => 0.999)).toBe(500)
+    const spread = new Set(Array.from({ length: 50 }, () => backoffDelay(3)))
+    expect(spread.size).toBeGreaterThan(1)
+    for (const d of spread) expect(d).toBeGreaterThanOrEqual(1000)
+  })
+})
+
+/** A socket whose frames the test scripts (the client's logic alone, no network). */
+class ScriptedSocket {
+  static opened: ScriptedSocket[] = []
+  readyState = 0
+  onopen: ((e: unknown) => void) | null = null
+  onmessage: ((e: { data: unknown }) => void) | null = null
+  onclose: ((e: { code: number; reason: string }) => void) | null = null
+  onerror: ((e: unknown) => void) | null = null
+  readonly sent: string[] = []
+  constructor(readonly url: string) {
+    ScriptedSocket.opened.push(this)
+    queueMicrotask(() => {
+      this.readyState = 1
+      this.onopen?.({})
+    })
+  }
+  send(data: string) {
+    this.sent.push(data)
+  }
+  close(code = 1000, reason = '') {
+    this.readyState = 3
+    this.onclose?.({ code, reason })
+  }
+  receive(frame: object) {
+    this.onmessage?.({ data: JSON.stringify(frame) })
+  }
+}
+
+describe('RealtimeClient resume position', () => {
+  it('resumes with the last position received, not the highest (log order is by transaction)', async () => {
+    ScriptedSocket.opened = []
+    const client = new RealtimeClient({
+      url: 'http://chat.test',
+      token: 't',
+      WebSocket: ScriptedSocket as unknown as WebSocketConstructor,
+      backoff: { initialMs: 1, maxMs: 1 },
+    })
+    await expect.poll(() => ScriptedSocket.opened.length).toBe(1)
+    const first = ScriptedSocket.opened[0]!
+    expect(new URL(first.url).searchParams.get('since')).toBeNull()
+    first.receive({ type: 'ready', position: 4 })
+    for (const position of [5, 7, 6]) {
+      first.receive({
+        type: 'message_notification',
+        position,
+        conversationId: 'c',
+        message: { id: `m${position}` },
+      })
+    }
+    expect(client.position).toBe(6)
+    first.close(1006, 'network')
+    await expect.poll(() => ScriptedSocket.opened.length).toBe(2)
+    const second = ScriptedSocket.opened[1]!
+    expect(new URL(second.url).searchParams.get('since')).toBe('6')
+    expect(second.url.startsWith('ws://chat.test/ws?')).toBe(true)
+    // a message delivered again (e.g. by an overlapping backlog) is dropped by id
+    const seen: string[] = []
+    client.on('message', (f) => seen.push(f.message.id))
+    second.receive({ type: 'new_message', position: 7, conversationId: 'c', message: { id: 'm7' } })
+    second.receive({ type: 'new_message', position: 8, conversationId: 'c', message: { id: 'm8' } })
+    expect(seen).toEqual(['m8'])
+    client.close()
+  })
+})
