@@ -1,5 +1,5 @@
 import { cursorAt, headCursor, type LogCursor } from '../eventstore/event-store.ts'
-import type { Queryable } from '../eventstore/sql.ts'
+import type { Queryable, Sql } from '../eventstore/sql.ts'
 import { newSigningSecret } from './signing.ts'
 
 /** The event type of a notification for a recipient who is away (see notifications.ts). */
@@ -194,10 +194,17 @@ export async function updateSubscription(
   return row ? toView(row) : null
 }
 
-/** Deletes a subscription and its delivery records. */
-export async function deleteSubscription(sql: Queryable, id: string): Promise<boolean> {
-  const rows = await sql`delete from webhook_subscriptions where id = ${id} returning id`
-  return rows.length > 0
+/**
+ * Deletes a subscription and its delivery records. The deliveries go first, in their own
+ * statement: the dispatcher locks a delivery row and then its subscription's row when it records
+ * an outcome, and a cascade (subscription first) would take them the other way round.
+ */
+export async function deleteSubscription(writer: Sql, id: string): Promise<boolean> {
+  return writer.begin(async (tx) => {
+    await tx`delete from webhook_deliveries where subscription_id = ${id}`
+    const rows = await tx`delete from webhook_subscriptions where id = ${id} returning id`
+    return rows.length > 0
+  })
 }
 
 /** There is no event at this position of the log. */

@@ -237,6 +237,7 @@ const retryRoute = createRoute({
 /** The admin API of outgoing webhooks under /api/admin/webhooks (role `admin`). */
 export function webhookRoutes(services: Services) {
   const { sql } = services.db
+  const writer = services.db.writer ?? sql
   const allowPrivate = services.config.WEBHOOK_ALLOW_PRIVATE
   const routes = new OpenAPIHono<Env>({
     defaultHook: (result) => {
@@ -281,7 +282,7 @@ export function webhookRoutes(services: Services) {
   })
 
   routes.openapi(deleteRouteDef, async (c) => {
-    found((await deleteSubscription(sql, c.req.valid('param').id)) || null)
+    found((await deleteSubscription(writer, c.req.valid('param').id)) || null)
     return c.body(null, 204)
   })
 
