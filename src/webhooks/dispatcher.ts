@@ -427,7 +427,9 @@ class SubscriptionRunner {
     const id = this.lease.id
     const owner = this.dispatcher.owner
     if (outcome.ok) {
-      await sql`
+      // no row recorded: the lease moved to another process (or an admin removed the row), so
+      // this one stops sending the conversation rather than run ahead of the new owner
+      const [recorded] = await sql<{ n: number }[]>`
         with d as (
           update webhook_deliveries
           set status = 'delivered', attempts = attempts + 1, last_attempt_at = now(),
@@ -436,10 +438,12 @@ class SubscriptionRunner {
             and exists (select from webhook_subscriptions
                         where id = ${id} and lease_owner = ${owner})
           returning 1
+        ), cleared as (
+          update webhook_subscriptions set failing_since = null
+          where id = ${id} and failing_since is not null and exists (select from d)
         )
-        update webhook_subscriptions set failing_since = null
-        where id = ${id} and failing_since is not null and exists (select from d)`
-      return true
+        select count(*)::int as n from d`
+      return recorded!.n > 0
     }
     const attempt = row.attempts + 1
     const delay = retryDelayMs(attempt, settings.retryBaseMs)
