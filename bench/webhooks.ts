@@ -3,12 +3,12 @@
  *
  * 0. Baseline in the same run: the receiver alone, POSTed to by a plain loop (16 at a time, no
  *    database, no signing): the ceiling of this machine's HTTP path.
- * 1. Throughput: BENCH_BACKLOG (5,000) messages in 200 direct conversations are stored while the
- *    subscriptions are paused; then each is resumed and timed until every event is accepted:
- *    a fast receiver, then one that fails 10% of requests (answers 500).
- * 2. Lag: 500 messages per second for BENCH_SECONDS (15) s over 200 conversations; for each
- *    message, the time from the command's acknowledgement (after its commit) to the receiver's
- *    first 2xx for it (p50 / p99 / max); fast receiver, then failing 10%.
+ * 1. Throughput: BENCH_BACKLOG (5,000) messages in BENCH_CONVERSATIONS (1,000) direct
+ *    conversations are stored while the subscriptions are paused; then each is resumed and
+ *    timed until every event is delivered: a fast receiver, then one failing 10% (500).
+ * 2. Lag: BENCH_RATE (500) messages per second for BENCH_SECONDS (15) s over the same
+ *    conversations; for each message, the time from the command's acknowledgement (after its
+ *    commit) to the receiver's first 2xx for it (p50 / p99 / max); fast, then failing 10%.
  *
  * The server parts run in this process (services + backend: the dispatcher with its lease,
  * checkpoint and delivery rows), as one server process would. WEBHOOK_RETRY_BASE_MS is 200 for
@@ -16,7 +16,8 @@
  * the machine's CPU use over each phase (from /proc/stat).
  *
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), BENCH_SECONDS,
- * BENCH_BACKLOG. Uses the schema `bench_webhooks`, dropped at start and at the end.
+ * BENCH_BACKLOG, BENCH_RATE, BENCH_CONVERSATIONS. Uses the schema `bench_webhooks`, dropped at
+ * start and at the end.
  */
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -34,8 +35,8 @@ const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:
 const SCHEMA = 'bench_webhooks'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15)
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 5000)
-const RATE = 500
-const CONVERSATIONS = 200
+const RATE = Number(process.env.BENCH_RATE ?? 500)
+const CONVERSATIONS = Number(process.env.BENCH_CONVERSATIONS ?? 1000)
 const log = (msg: string) => console.error(`[bench:webhooks] ${msg}`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
