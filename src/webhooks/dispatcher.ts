@@ -58,6 +58,8 @@ type PendingRow = {
   due: boolean
 }
 
+const DRAIN_BATCH = 50
+
 const eventColumns = `position, transaction_id, stream_id, version, type, schema_version, data,
   content, content_digest, metadata, recorded_at, hash`
 
@@ -370,13 +372,15 @@ class SubscriptionRunner {
         from webhook_deliveries
         where subscription_id = ${this.lease.id} and stream_id = ${streamId} and status = 'pending'
         order by transaction_id, position, seq
-        limit 50`
+        limit ${DRAIN_BATCH}`
       if (rows.length === 0 || !rows[0]!.due) return
       const events = await this.readEvents([...new Set(rows.map((r) => Number(r.position)))])
       for (const row of rows) {
         if (this.stopped || !row.due) return
         if (!(await this.deliver(row, events.get(Number(row.position))))) return
       }
+      // the queue was emptied: rows added since are found by the pump that follows
+      if (rows.length < DRAIN_BATCH) return
     }
   }
 
