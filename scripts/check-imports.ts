@@ -19,6 +19,7 @@ const allowed: Record<string, string[]> = {
   application: ['domain', 'eventstore', 'conversation-log.ts', 'logger.ts'],
   audit: ['domain', 'eventstore', 'conversation-log.ts', 'config.ts', 'logger.ts'],
   edge: ['domain', 'eventstore', 'application', 'logger.ts'],
+  webhooks: ['domain', 'eventstore', 'conversation-log.ts', 'projections', 'logger.ts'],
   http: [
     'domain',
     'eventstore',
@@ -27,6 +28,7 @@ const allowed: Record<string, string[]> = {
     'application',
     'audit',
     'edge',
+    'webhooks',
     'logger.ts',
     'metrics.ts',
     'services.ts',

@@ -7,10 +7,13 @@ import { openApiRoutes } from './http/openapi.ts'
 import { auditRoutes } from './http/routes/audit.ts'
 import { auditProofRoutes } from './http/routes/audit-proofs.ts'
 import { chatRoutes } from './http/routes/chat.ts'
+import { webhookRoutes } from './http/routes/webhooks.ts'
 import { type WebAssets, webRoutes } from './http/web-routes.ts'
 import { Hub } from './realtime/hub.ts'
 import { realtimeRoutes } from './realtime/ws-route.ts'
 import type { Services } from './services.ts'
+import { attemptsInADay } from './webhooks/backoff.ts'
+import { WebhookDispatcher } from './webhooks/dispatcher.ts'
 
 /**
  * The whole backend for one process, runtime-neutral: the Hono app with every route group, and
@@ -25,6 +28,8 @@ export async function createBackend(
   const hub = new Hub({ services })
   await hub.start()
   const auditTree = await startAuditTree(services)
+  const webhooks = createWebhookDispatcher(services, hub)
+  await webhooks.start()
   const app = createApp(services, {
     upgradeWebSocket,
     followerLag: () => hub.followerLag(),
@@ -33,6 +38,7 @@ export async function createBackend(
       ...(upgradeWebSocket ? [realtimeRoutes({ hub, upgradeWebSocket })] : []),
       auditRoutes(services),
       auditProofRoutes(services, auditTree.signer),
+      webhookRoutes(services),
       chatRoutes(services),
       openApiRoutes(),
       webRoutes(options.assets ?? null),
@@ -55,11 +61,39 @@ export async function createBackend(
     /** Stops background work and closes the database; sockets are closed by the caller first. */
     async close() {
       await hub.closeSockets()
+      await webhooks.stop()
       await hub.stop()
       await auditTree.keeper.stop()
       await services.db.close()
     },
   }
+}
+
+/**
+ * The webhook dispatcher of this process. Presence is this process's sockets and nobody has
+ * muted anything yet: issue 12 (presence across processes, mute) replaces the two functions.
+ */
+function createWebhookDispatcher(services: Services, hub: Hub) {
+  const { config, db } = services
+  return new WebhookDispatcher({
+    sql: db.sql,
+    writer: db.writer ?? db.sql,
+    signals: db.signals,
+    log: services.log,
+    presence: {
+      isUserOnline: (userId) => hub.hasSockets(userId),
+      hasMuted: () => false,
+    },
+    settings: {
+      retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,
+      maxAttempts: config.WEBHOOK_MAX_ATTEMPTS ?? attemptsInADay(config.WEBHOOK_RETRY_BASE_MS),
+      allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+      notificationPreview: config.WEBHOOK_NOTIFICATION_PREVIEW,
+      pauseAfterMs: config.WEBHOOK_PAUSE_AFTER_MS,
+      leaseMs: config.WEBHOOK_LEASE_MS,
+      concurrency: config.WEBHOOK_CONCURRENCY,
+    },
+  })
 }
 
 export type Backend = Awaited<ReturnType<typeof createBackend>>

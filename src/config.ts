@@ -7,6 +7,12 @@ const optionalString = z
   .optional()
   .transform((v) => (v === '' ? undefined : v))
 
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false'], 'true or false')
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true')
+
 export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535, 'a port number, 0 to 65535').default(3000),
   HOST: z.string().default('0.0.0.0'),
@@ -50,6 +56,13 @@ export const configSchema = z.object({
     .string()
     .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
     .default('eventchat.local/audit'),
+  WEBHOOK_RETRY_BASE_MS: int(5000, 1),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).optional(),
+  WEBHOOK_ALLOW_PRIVATE: bool(false),
+  WEBHOOK_NOTIFICATION_PREVIEW: bool(true),
+  WEBHOOK_PAUSE_AFTER_MS: int(24 * 3600_000, 1),
+  WEBHOOK_LEASE_MS: int(15_000, 300),
+  WEBHOOK_CONCURRENCY: int(16, 1),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 })
 

@@ -266,7 +266,8 @@ describe('fuzz', () => {
     )
     expect(operations.map((o) => o.path)).toContain('/api/audit/events')
     expect(operations.length).toBeGreaterThan(15)
-    const tokens = [await server.token(alice), auditor, 'not-a-token']
+    const admin = await issueToken(RT_SECRET, uniqueUser('admin'), { role: 'admin' })
+    const tokens = [await server.token(alice), auditor, admin, 'not-a-token']
     let requests = 0
     const statuses = new Map<number, number>()
     for (const { path, method, op } of operations) {

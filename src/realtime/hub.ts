@@ -120,6 +120,11 @@ export class Hub {
     return this.follower.cursor
   }
 
+  /** The user has an open socket on this process (presence until issue 12 brings its own). */
+  hasSockets(userId: string): boolean {
+    return this.byUser.has(userId)
+  }
+
   stats() {
     return { connections: this.connections.size, ...this.cache.size }
   }

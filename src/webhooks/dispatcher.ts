@@ -1,0 +1,514 @@
+import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
+import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
+import { cursorOf, type EventRow, type LogCursor } from '../eventstore/event-store.ts'
+import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
+import type { Signals } from '../eventstore/signals.ts'
+import type { Sql } from '../eventstore/sql.ts'
+import type { Logger } from '../logger.ts'
+import { retryDelayMs } from './backoff.ts'
+import { notificationTargets, type Presence } from './notifications.ts'
+import { buildPayload } from './payload.ts'
+import { createSender, type SendOutcome, type SendWebhook } from './sender.ts'
+import { signatureHeaders } from './signing.ts'
+import { NOTIFICATION_CREATED } from './subscriptions.ts'
+import { checkWebhookUrl, UnsafeWebhookUrlError } from './url-safety.ts'
+
+export type WebhookSettings = {
+  /** First retry delay; doubles per attempt (with jitter). */
+  retryBaseMs: number
+  /** Attempts before a delivery is dead-lettered (status `failed`). */
+  maxAttempts: number
+  /** Loopback, private and link-local receivers allowed. */
+  allowPrivate: boolean
+  /** notification.created carries the start of the message text. */
+  notificationPreview: boolean
+  /** A subscription whose every delivery failed for this long is paused. */
+  pauseAfterMs: number
+  /** How long a process's claim on a subscription lasts without renewal (takeover after it). */
+  leaseMs: number
+  /** Conversations delivered at once per subscription (one event at a time within each). */
+  concurrency: number
+}
+
+export type WebhookDispatcherOptions = {
+  /** Reads and single statements. */
+  sql: Sql
+  /** Transactions (the checkpoint moving with the delivery rows it creates). */
+  writer: Sql
+  signals: Signals
+  log: Logger
+  settings: WebhookSettings
+  presence: Presence
+  send?: SendWebhook
+  /** Host name resolution for the URL check (DNS by default). */
+  resolve?: (host: string) => Promise<string[]>
+  batchSize?: number
+}
+
+type Lease = { id: string; url: string; eventTypes: string[] | null; secret: string }
+
+type PendingRow = {
+  id: string
+  type: string
+  transaction_id: string
+  position: string
+  user_id: string | null
+  mentioned: boolean
+  attempts: number
+  due: boolean
+}
+
+const DRAIN_BATCH = 50
+
+const eventColumns = `position, transaction_id, stream_id, version, type, schema_version, data,
+  content, content_digest, metadata, recorded_at, hash`
+
+/**
+ * Delivers every webhook subscription this process holds the lease of. Each subscription is a
+ * durable subscription on the log: its checkpoint moves, in one transaction, with the delivery
+ * rows it creates for the events after it (read in log order below the read horizon, like the
+ * log follower); the rows are then sent oldest first per conversation, conversations in
+ * parallel, and updated with each attempt's outcome. The lease (a row lock with an expiry,
+ * renewed every tick) lets one process deliver a subscription at a time; when it dies another
+ * takes over after the lease runs out and goes on from the rows and the checkpoint.
+ */
+export class WebhookDispatcher {
+  /** This process's name in the leases. */
+  readonly owner = `${crypto.randomUUID().slice(0, 8)}:${globalThis.process?.pid ?? 0}`
+  private readonly runners = new Map<string, SubscriptionRunner>()
+  private readonly log: Logger
+  private timer: ReturnType<typeof setInterval> | null = null
+  private unsubscribe: (() => void) | null = null
+  private ticking: Promise<void> | null = null
+  private stopped = false
+  readonly send: SendWebhook
+
+  constructor(readonly options: WebhookDispatcherOptions) {
+    this.log = options.log.child({ component: 'webhooks' })
+    this.send = options.send ?? createSender()
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe = await this.options.signals.subscribe(
+      LOG_CHANNEL,
+      () => this.wakeAll(),
+      () => this.wakeAll(),
+    )
+    const every = Math.min(1000, Math.max(50, Math.floor(this.options.settings.leaseMs / 3)))
+    this.timer = setInterval(() => this.tick(), every)
+    this.timer.unref?.()
+    this.tick()
+  }
+
+  /** Claims or renews leases, starts and stops runners, and wakes each one. */
+  tick(): Promise<void> {
+    this.ticking ??= this.claim()
+      .catch((error) => {
+        if (isDatabaseUnavailable(error)) this.log.warn('webhooks: database unavailable')
+        else this.log.error('webhooks: lease turn failed', { error })
+      })
+      .finally(() => {
+        this.ticking = null
+      })
+    return this.ticking
+  }
+
+  private async claim(): Promise<void> {
+    if (this.stopped) return
+    const rows = await this.options.sql<
+      { id: string; url: string; event_types: string[] | null; secret: string }[]
+    >`
+      update webhook_subscriptions
+      set lease_owner = ${this.owner},
+          lease_until = now() + ${this.options.settings.leaseMs} * interval '1 millisecond'
+      where status = 'active'
+        and (lease_owner = ${this.owner} or lease_owner is null or lease_until < now())
+      returning id, url, event_types, secret`
+    if (this.stopped) return
+    const held = new Set<string>()
+    for (const row of rows) {
+      held.add(row.id)
+      const lease = { id: row.id, url: row.url, eventTypes: row.event_types, secret: row.secret }
+      let runner = this.runners.get(row.id)
+      if (!runner) {
+        runner = new SubscriptionRunner(this, lease, this.log.child({ subscriptionId: row.id }))
+        this.runners.set(row.id, runner)
+        this.log.info('webhooks: delivering subscription', { subscriptionId: row.id })
+      }
+      runner.lease = lease
+      runner.wake()
+    }
+    for (const [id, runner] of this.runners) {
+      if (held.has(id)) continue
+      this.runners.delete(id)
+      void runner.stop()
+    }
+  }
+
+  private wakeAll(): void {
+    for (const runner of this.runners.values()) runner.wake()
+  }
+
+  /** Stops delivering and gives the leases back, so another process takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearInterval(this.timer)
+    this.unsubscribe?.()
+    await this.ticking
+    await Promise.all([...this.runners.values()].map((r) => r.stop()))
+    this.runners.clear()
+    await this.options.sql`
+      update webhook_subscriptions set lease_owner = null, lease_until = null
+      where lease_owner = ${this.owner}`.catch(() => {})
+  }
+}
+
+/** The delivery of one subscription while this process holds its lease. */
+class SubscriptionRunner {
+  private readonly inflight = new Set<string>()
+  private readonly streams = new Set<Promise<void>>()
+  private running: Promise<void> | null = null
+  private dirty = false
+  private pumping: Promise<void> | null = null
+  private pumpAgain = false
+  private retryTimer: ReturnType<typeof setTimeout> | null = null
+  private retryAt = Number.POSITIVE_INFINITY
+  private stopped = false
+
+  constructor(
+    private readonly dispatcher: WebhookDispatcher,
+    public lease: Lease,
+    private readonly log: Logger,
+  ) {}
+
+  private get options() {
+    return this.dispatcher.options
+  }
+
+  /** Asks for a turn (take new events, then send what is due): now if idle, else right after. */
+  wake(): void {
+    if (this.stopped) return
+    this.dirty = true
+    this.running ??= this.run().finally(() => {
+      this.running = null
+      if (this.dirty && !this.stopped) this.wake()
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    await this.running
+    await this.pumping
+    await Promise.all([...this.streams])
+  }
+
+  private async run(): Promise<void> {
+    while (this.dirty && !this.stopped) {
+      this.dirty = false
+      try {
+        await this.takeNewEvents()
+        await this.pump()
+      } catch (error) {
+        if (this.stopped) return
+        if (isDatabaseUnavailable(error)) this.log.warn('webhooks: database unavailable')
+        else this.log.error('webhooks: turn failed; retrying', { error })
+        this.armRetry(1000)
+        return
+      }
+    }
+  }
+
+  private wants(type: string): boolean {
+    const types = this.lease.eventTypes
+    return types === null || types.includes(type)
+  }
+
+  /**
+   * Turns the events after the checkpoint into delivery rows, batch by batch, each batch in one
+   * transaction that also moves the checkpoint, on condition that this process still holds the
+   * lease and the checkpoint is where it was read (an admin's replay may have moved it).
+   */
+  private async takeNewEvents(): Promise<void> {
+    const { sql, writer, presence, batchSize = 500 } = this.options
+    const id = this.lease.id
+    const owner = this.dispatcher.owner
+    for (;;) {
+      if (this.stopped) return
+      const [row] = await sql<{ transaction_id: string; position: string }[]>`
+        select checkpoint_transaction_id as transaction_id, checkpoint_position as position
+        from webhook_subscriptions
+        where id = ${id} and lease_owner = ${owner} and status = 'active'`
+      if (!row) return
+      const after: LogCursor = { transactionId: row.transaction_id, position: Number(row.position) }
+      const batch = await conversationLog.readAll(sql, { after, limit: batchSize })
+      if (batch.length === 0) return
+      const targets = this.wants(NOTIFICATION_CREATED)
+        ? await notificationTargets(sql, batch, presence)
+        : []
+      const rows: Record<string, unknown>[] = []
+      const deliveryRow = (
+        event: RecordedEvent,
+        type: string,
+        userId: string | null,
+        m: boolean,
+      ) => ({
+        id: `msg_${crypto.randomUUID().replaceAll('-', '')}`,
+        subscription_id: id,
+        transaction_id: event.transactionId,
+        position: event.position,
+        stream_id: event.streamId,
+        type,
+        user_id: userId,
+        mentioned: m,
+      })
+      let t = 0
+      for (const event of batch) {
+        if (this.wants(event.type)) rows.push(deliveryRow(event, event.type, null, false))
+        while (targets[t]?.event === event) {
+          const target = targets[t++]!
+          rows.push(deliveryRow(event, NOTIFICATION_CREATED, target.userId, target.mentioned))
+        }
+      }
+      const last = cursorOf(batch.at(-1)!)
+      const moved = await writer.begin(async (tx) => {
+        const updated = await tx`
+          update webhook_subscriptions
+          set checkpoint_transaction_id = ${last.transactionId}::xid8,
+              checkpoint_position = ${last.position}
+          where id = ${id} and lease_owner = ${owner}
+            and checkpoint_transaction_id = ${after.transactionId}::xid8
+            and checkpoint_position = ${after.position}
+          returning 1`
+        if (updated.length === 0) return false
+        if (rows.length > 0) {
+          await tx`insert into webhook_deliveries ${tx(
+            rows as never,
+            'id',
+            'subscription_id',
+            'transaction_id',
+            'position',
+            'stream_id',
+            'type',
+            'user_id',
+            'mentioned',
+          )}`
+        }
+        return true
+      })
+      if (moved && batch.length < batchSize) return
+    }
+  }
+
+  /** Starts a sender for each conversation whose oldest pending delivery is due. */
+  private pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true
+      return this.pumping
+    }
+    this.pumping = (async () => {
+      do {
+        this.pumpAgain = false
+        await this.pumpOnce()
+      } while (this.pumpAgain && !this.stopped)
+    })().finally(() => {
+      this.pumping = null
+    })
+    return this.pumping
+  }
+
+  private async pumpOnce(): Promise<void> {
+    const room = this.options.settings.concurrency - this.inflight.size
+    if (this.stopped || room <= 0) return
+    const heads = await this.options.sql.unsafe<
+      { stream_id: string; due: boolean; wait_ms: number }[]
+    >(
+      `select stream_id, next_attempt_at <= now() as due,
+         ceil(extract(epoch from next_attempt_at - now()) * 1000)::int as wait_ms
+       from (
+         select distinct on (stream_id) stream_id, next_attempt_at
+         from webhook_deliveries
+         where subscription_id = $1 and status = 'pending'
+         order by stream_id, transaction_id, position, seq
+       ) heads
+       where not (stream_id = any($2::text[]))
+       order by next_attempt_at
+       limit $3`,
+      [this.lease.id, [...this.inflight] as never, room + 1],
+    )
+    let started = 0
+    for (const head of heads) {
+      if (!head.due) {
+        this.armRetry(head.wait_ms)
+        break
+      }
+      if (started++ >= room || this.inflight.has(head.stream_id)) break
+      this.startStream(head.stream_id)
+    }
+  }
+
+  private startStream(streamId: string): void {
+    this.inflight.add(streamId)
+    const done: Promise<void> = this.drain(streamId)
+      .catch((error) => {
+        if (!this.stopped) this.log.error('webhooks: delivering failed', { error, streamId })
+        this.armRetry(1000)
+      })
+      .finally(() => {
+        this.inflight.delete(streamId)
+        this.streams.delete(done)
+        if (!this.stopped) void this.pump().catch(() => this.armRetry(1000))
+      })
+    this.streams.add(done)
+  }
+
+  /** Sends one conversation's pending deliveries in log order until one fails or none is due. */
+  private async drain(streamId: string): Promise<void> {
+    const { sql } = this.options
+    while (!this.stopped) {
+      const rows = await sql<PendingRow[]>`
+        select id, type, transaction_id, position, user_id, mentioned, attempts,
+          next_attempt_at <= now() as due
+        from webhook_deliveries
+        where subscription_id = ${this.lease.id} and stream_id = ${streamId} and status = 'pending'
+        order by transaction_id, position, seq
+        limit ${DRAIN_BATCH}`
+      if (rows.length === 0 || !rows[0]!.due) return
+      const events = await this.readEvents([...new Set(rows.map((r) => Number(r.position)))])
+      for (const row of rows) {
+        if (this.stopped || !row.due) return
+        if (!(await this.deliver(row, events.get(Number(row.position))))) return
+      }
+      // the queue was emptied: rows added since are found by the pump that follows
+      if (rows.length < DRAIN_BATCH) return
+    }
+  }
+
+  private async readEvents(positions: number[]): Promise<Map<number, RecordedEvent>> {
+    const rows = await this.options.sql.unsafe<EventRow[]>(
+      `select ${eventColumns} from events where position = any($1::bigint[])`,
+      [positions as never],
+    )
+    const events = rows.map((r) => conversationLog.toRecordedEvent(r))
+    return new Map(events.map((e) => [e.position, e]))
+  }
+
+  /** One attempt; its outcome is written before the next delivery of the conversation. */
+  private async deliver(row: PendingRow, event: RecordedEvent | undefined): Promise<boolean> {
+    const { settings } = this.options
+    let outcome: SendOutcome
+    if (!event) {
+      outcome = { ok: false, status: null, error: `no event at position ${row.position}` }
+    } else {
+      const payload = buildPayload(
+        { id: row.id, type: row.type, userId: row.user_id, mentioned: row.mentioned },
+        event,
+        settings,
+      )
+      const body = JSON.stringify(payload)
+      try {
+        await checkWebhookUrl(this.lease.url, {
+          allowPrivate: settings.allowPrivate,
+          resolve: this.options.resolve,
+        })
+        const headers = await signatureHeaders(
+          this.lease.secret,
+          row.id,
+          Math.floor(Date.now() / 1000),
+          body,
+        )
+        outcome = await this.dispatcher.send({ url: this.lease.url, body, headers })
+      } catch (error) {
+        if (!(error instanceof UnsafeWebhookUrlError)) throw error
+        outcome = { ok: false, status: null, error: error.message }
+      }
+    }
+    return this.record(row, outcome)
+  }
+
+  private async record(row: PendingRow, outcome: SendOutcome): Promise<boolean> {
+    const { sql, settings } = this.options
+    const id = this.lease.id
+    const owner = this.dispatcher.owner
+    if (outcome.ok) {
+      // no row recorded: the lease moved to another process (or an admin removed the row), so
+      // this one stops sending the conversation rather than run ahead of the new owner
+      const [recorded] = await sql<{ n: number }[]>`
+        with d as (
+          update webhook_deliveries
+          set status = 'delivered', attempts = attempts + 1, last_attempt_at = now(),
+              last_status_code = ${outcome.status}, last_error = null, delivered_at = now()
+          where id = ${row.id} and status = 'pending'
+            and exists (select from webhook_subscriptions
+                        where id = ${id} and lease_owner = ${owner})
+          returning 1
+        ), cleared as (
+          update webhook_subscriptions set failing_since = null
+          where id = ${id} and failing_since is not null and exists (select from d)
+        )
+        select count(*)::int as n from d`
+      return recorded!.n > 0
+    }
+    const attempt = row.attempts + 1
+    const delay = retryDelayMs(attempt, settings.retryBaseMs)
+    const [sub] = await sql<{ status: string }[]>`
+      with d as (
+        update webhook_deliveries
+        set attempts = attempts + 1, last_attempt_at = now(),
+            last_status_code = ${outcome.status}, last_error = ${outcome.error},
+            status = case when attempts + 1 >= ${settings.maxAttempts} then 'failed' else 'pending' end,
+            next_attempt_at = now() + ${delay} * interval '1 millisecond'
+        where id = ${row.id} and status = 'pending'
+          and exists (select from webhook_subscriptions
+                      where id = ${id} and lease_owner = ${owner})
+        returning 1
+      ), failing as (
+        select id, failing_since,
+          failing_since < now() - ${settings.pauseAfterMs} * interval '1 millisecond' as too_long
+        from webhook_subscriptions where id = ${id}
+      )
+      update webhook_subscriptions s
+      set failing_since = coalesce(s.failing_since, now()),
+          status = case when f.too_long then 'paused' else s.status end,
+          paused_reason = case when f.too_long
+            then 'every delivery failed since ' || to_char(f.failing_since at time zone 'UTC',
+              'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '; last error: ' || ${outcome.error}
+            else s.paused_reason end,
+          updated_at = now()
+      from failing f
+      where s.id = f.id and exists (select from d)
+      returning s.status`
+    this.log.debug('webhooks: attempt failed', {
+      deliveryId: row.id,
+      attempt,
+      error: outcome.error,
+    })
+    if (sub?.status === 'paused') {
+      this.log.warn('webhooks: subscription paused after a day of failures', {
+        error: outcome.error,
+      })
+      this.stopped = true
+    } else {
+      this.armRetry(delay)
+    }
+    return false
+  }
+
+  /** Wakes the pump when the earliest retry is due (the dispatcher's tick is the safety net). */
+  private armRetry(ms: number): void {
+    if (this.stopped) return
+    const at = Date.now() + Math.max(0, ms)
+    if (this.retryTimer && this.retryAt <= at) return
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    this.retryAt = at
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = null
+        this.retryAt = Number.POSITIVE_INFINITY
+        this.wake()
+      },
+      Math.max(0, ms),
+    )
+    this.retryTimer.unref?.()
+  }
+}
