@@ -26,6 +26,8 @@ export type LogFollowerOptions = {
    * read again shortly: that transaction may not append, so no notification would come.
    */
   retryHeldBack?: boolean
+  /** Where to start instead of the head of the log (a fan-out relay taking over). */
+  startAt?: LogCursor
 }
 
 const HELD_CHECK_MS = 5
@@ -55,7 +57,7 @@ export class LogFollower {
 
   /** Starts at the head of the log: a new process delivers only what happens from now on. */
   async start(): Promise<void> {
-    this.cursor = await headCursor(this.reader)
+    this.cursor = this.options.startAt ?? (await headCursor(this.reader))
     this.unsubscribe = await this.options.signals.subscribe(
       LOG_CHANNEL,
       () => this.wake(),
