@@ -67,7 +67,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 /** Where the configuration points the database: PostgreSQL when DATABASE_URL is set, else PGlite. */
 export function databaseOptions(config: Config, max = config.DATABASE_POOL_SIZE): DatabaseOptions {
   return config.DATABASE_URL
-    ? { url: config.DATABASE_URL, max, schema: config.DATABASE_SCHEMA }
+    ? {
+        url: config.DATABASE_URL,
+        max,
+        schema: config.DATABASE_SCHEMA,
+        readUrl: config.DATABASE_READ_URL,
+      }
     : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA }
 }
 

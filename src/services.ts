@@ -16,6 +16,7 @@ import { type Database, openDatabase } from './eventstore/database.ts'
 import { isDatabaseUnavailable } from './eventstore/database-errors.ts'
 import { createLogNotifier } from './eventstore/log-notifier.ts'
 import { migrate } from './eventstore/migrations.ts'
+import { createReadRouter, type ReadRouter } from './eventstore/read-replica.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { applyProjections } from './projections/index.ts'
@@ -36,6 +37,8 @@ export type Services = {
   execute: ExecuteCommand
   /** What the use cases (src/application/use-cases.ts) run with; both edges pass it. */
   app: AppContext
+  /** Where history, lists and search read: the replica, or the primary after one's own write. */
+  reads: ReadRouter
 }
 
 export async function createServices(
@@ -84,13 +87,16 @@ export async function createServices(
   })
   const clock = overrides.clock ?? (() => new Date())
   const metrics = createMetrics()
-  const execute: ExecuteCommand = instrumentCommands(metrics, (command, options) =>
-    handleCommand(
+  const reads = createReadRouter(db.sql, db.replica ?? null)
+  const execute: ExecuteCommand = instrumentCommands(metrics, async (command, options) => {
+    const outcome = await handleCommand(
       { sql: db.sql, writer: db.writer, projections, onAppended: notifyLogGrew },
       command,
       options,
-    ),
-  )
+    )
+    if (outcome.position !== null) reads.wrote(options.actorId, outcome.position)
+    return outcome
+  })
   return {
     config,
     db,
@@ -100,6 +106,7 @@ export async function createServices(
     metrics,
     clock,
     execute,
+    reads,
     app: {
       execute,
       sql: db.sql,

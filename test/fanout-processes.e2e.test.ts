@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { issueToken } from '../src/edge/auth.ts'
 import { RELAY_LEASE_TTL_MS } from '../src/realtime/fanout-relay.ts'
 import type { ChildServer } from './support/child-server.ts'
 import {
@@ -12,7 +13,7 @@ import {
   waitForAll,
 } from './support/fanout-cluster.ts'
 import { RT_SECRET, uniqueUser } from './support/realtime-server.ts'
-import { until, type WsClient } from './support/ws-client.ts'
+import { until, WsClient } from './support/ws-client.ts'
 
 // Fan-out through NATS needs PostgreSQL (several processes): in the embedded run the test starts
 // a PostgreSQL cluster of its own. The shared NATS (127.0.0.1:4222, started by .ci/run) serves
@@ -49,7 +50,7 @@ async function groupAcross(servers: ChildServer[]) {
   const members = await Promise.all(users.map((u, i) => connectAs(servers[i]!, u)))
   const roaming = await Promise.all(servers.map((s) => connectAs(s, everywhere)))
   clients.push(...members, ...roaming)
-  return { conversationId, members, roaming, sockets: [...members, ...roaming] }
+  return { conversationId, users, members, roaming, sockets: [...members, ...roaming] }
 }
 
 /** Sends `n` messages round robin from the given clients, one after another (one stream). */
@@ -90,6 +91,23 @@ describe('three processes with fan-out through NATS', () => {
     const { conversationId, members, sockets } = await groupAcross(servers)
     const positions = await send(members, conversationId, 30, 'hello')
     await expectExactlyOnce(sockets, conversationId, positions)
+  })
+
+  it('a socket resuming with since on another process gets the gap, then the NATS feed', async () => {
+    const { conversationId, members, users } = await groupAcross(servers)
+    const [seen] = await send(members, conversationId, 1, 'seen')
+    const missed = await send([members[0]!], conversationId, 8, 'missed')
+    // users[1] was on the second process; it comes back on the third with what it saw last
+    const resumed = await WsClient.connect(servers[2]!.wsUrl, {
+      token: await issueToken(RT_SECRET, users[1]!),
+      since: seen,
+    })
+    clients.push(resumed)
+    const sending = send([members[0]!], conversationId, 8, 'live')
+    await resumed.next('ready')
+    const live = await sending
+    await expectExactlyOnce([resumed], conversationId, [...missed, ...live])
+    expect(messagePositions(resumed, conversationId)).toEqual([...missed, ...live])
   })
 
   it('typing crosses processes through NATS', async () => {

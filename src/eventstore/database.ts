@@ -12,6 +12,8 @@ export type DatabaseOptions = {
   schema?: string
   /** Pool size on PostgreSQL. */
   max?: number
+  /** A read replica (streaming standby) for queries: DATABASE_READ_URL. */
+  readUrl?: string
 }
 
 export type Database = {
@@ -30,6 +32,8 @@ export type Database = {
    * a pool reconnects by itself. The same as `sql` in embedded mode.
    */
   follower?: Sql
+  /** A pool on the read replica (DATABASE_READ_URL), when there is one. */
+  replica?: Sql
   mode: 'postgres' | 'embedded'
   schema: string
   signals: Signals
@@ -81,11 +85,22 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       connect_timeout,
       backoff,
     }) as unknown as Sql
+    const replica = options.readUrl
+      ? (postgres(options.readUrl, {
+          max: total - writers,
+          onnotice: quiet,
+          connection,
+          idle_timeout: 60,
+          connect_timeout,
+          backoff,
+        }) as unknown as Sql)
+      : undefined
     const signals = new PostgresSignals(sql, schema)
     return {
       sql,
       writer,
       follower,
+      replica,
       mode: 'postgres',
       schema,
       signals,
@@ -95,6 +110,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
           sql.end({ timeout: 5 }),
           writer.end({ timeout: 5 }),
           follower.end({ timeout: 5 }),
+          replica?.end({ timeout: 5 }),
         ])
       },
     }
