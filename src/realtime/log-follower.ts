@@ -143,12 +143,14 @@ export class LogFollower {
 
   private async checkHeldBack() {
     if (this.stopped || this.running) return
-    const [row] = await this.reader<{ held: boolean }[]>`
-      select exists (
-        select 1 from events
-        where (transaction_id, position) > (${this.cursor.transactionId}::xid8, ${this.cursor.position}::bigint)
-      ) as held`
-    if (!row?.held) return
+    // a plain ordered LIMIT 1, not EXISTS: as a prepared statement's generic plan, EXISTS became
+    // a sequential scan of the whole log every time nothing was held back (no early stop)
+    const [row] = await this.reader<{ position: string }[]>`
+      select position from events
+      where (transaction_id, position) > (${this.cursor.transactionId}::xid8, ${this.cursor.position}::bigint)
+      order by transaction_id, position
+      limit 1`
+    if (!row) return
     this.heldDelay = Math.min(MAX_HELD_RETRY_MS, Math.max(HELD_CHECK_MS, this.heldDelay * 2))
     this.wake()
   }
