@@ -9,6 +9,8 @@ import { auditProofRoutes } from './http/routes/audit-proofs.ts'
 import { chatRoutes } from './http/routes/chat.ts'
 import { webhookRoutes } from './http/routes/webhooks.ts'
 import { type WebAssets, webRoutes } from './http/web-routes.ts'
+import { openFanout } from './realtime/fanout-connection.ts'
+import { FanoutRelay } from './realtime/fanout-relay.ts'
 import { Hub } from './realtime/hub.ts'
 import { realtimeRoutes } from './realtime/ws-route.ts'
 import type { Services } from './services.ts'
@@ -25,8 +27,24 @@ export async function createBackend(
   upgradeWebSocket?: UpgradeWebSocket,
   options: { assets?: WebAssets } = {},
 ) {
-  const hub = new Hub({ services })
+  // fan-out through NATS needs several processes on PostgreSQL: not in embedded mode
+  const { FANOUT_URL } = services.config
+  const fanout =
+    FANOUT_URL && services.db.mode === 'postgres'
+      ? await openFanout(FANOUT_URL, services.db.schema, services.log)
+      : null
+  const hub = new Hub({ services, fanout })
   await hub.start()
+  const relay = fanout
+    ? new FanoutRelay({
+        fanout,
+        sql: services.db.follower ?? services.db.sql,
+        leaseSql: services.db.sql,
+        signals: services.db.signals,
+        log: services.log.child({ component: 'fanout-relay' }),
+      })
+    : null
+  await relay?.start()
   const auditTree = await startAuditTree(services)
   const webhooks = createWebhookDispatcher(services, hub)
   await webhooks.start()
@@ -51,6 +69,7 @@ export async function createBackend(
   return {
     app,
     hub,
+    relay,
     /**
      * Refuses new sockets, closes the open ones with 1001 and waits for the frames being
      * handled (acknowledged messages are committed first).
@@ -62,7 +81,9 @@ export async function createBackend(
     async close() {
       await hub.closeSockets()
       await webhooks.stop()
+      await relay?.stop()
       await hub.stop()
+      await fanout?.nc.close()
       await auditTree.keeper.stop()
       await services.db.close()
     },

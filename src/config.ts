@@ -17,6 +17,13 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535, 'a port number, 0 to 65535').default(3000),
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: optionalString.pipe(z.string().url().optional()),
+  DATABASE_READ_URL: optionalString.pipe(z.string().url().optional()),
+  FANOUT_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^nats:\/\/[^,\s]+(,nats:\/\/[^,\s]+)*$/, 'nats://host:port[,nats://…]')
+      .optional(),
+  ),
   DATA_DIR: z.string().default('./data'),
   DATABASE_SCHEMA: z
     .string()
@@ -87,6 +94,7 @@ export function databaseOptions(config: Config, max = config.DATABASE_POOL_SIZE)
         max,
         writers: config.COMMAND_BATCHES_IN_FLIGHT,
         schema: config.DATABASE_SCHEMA,
+        readUrl: config.DATABASE_READ_URL,
       }
     : { dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA }
 }

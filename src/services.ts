@@ -13,6 +13,7 @@ import { type Database, openDatabase } from './eventstore/database.ts'
 import { isDatabaseUnavailable } from './eventstore/database-errors.ts'
 import { createLogNotifier } from './eventstore/log-notifier.ts'
 import { migrate } from './eventstore/migrations.ts'
+import { createReadRouter, type ReadRouter } from './eventstore/read-replica.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { applyProjections } from './projections/index.ts'
@@ -36,6 +37,8 @@ export type Services = {
   execute: ExecuteCommand
   /** What the use cases (src/application/use-cases.ts) run with; both edges pass it. */
   app: AppContext
+  /** Where history, lists and search read: the replica, or the primary after one's own write. */
+  reads: ReadRouter
 }
 
 export async function createServices(
@@ -97,7 +100,13 @@ export async function createServices(
     log,
     onBatch: (size) => metrics.batchSize.observe(size),
   })
-  const execute: ExecuteCommand = instrumentCommands(metrics, batcher.execute)
+  const reads = createReadRouter(db.sql, db.replica ?? null)
+  const execute: ExecuteCommand = instrumentCommands(metrics, async (command, options) => {
+    const outcome = await batcher.execute(command, options)
+    // read-your-writes: this user reads the primary until the replica has this position
+    if (outcome.position !== null) reads.wrote(options.actorId, outcome.position)
+    return outcome
+  })
   return {
     config,
     db,
@@ -107,6 +116,7 @@ export async function createServices(
     metrics,
     clock,
     execute,
+    reads,
     app: {
       execute,
       sql: db.sql,

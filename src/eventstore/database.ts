@@ -14,6 +14,8 @@ export type DatabaseOptions = {
   max?: number
   /** Of those, connections for command transactions (`writer`); 1 by default. */
   writers?: number
+  /** A read replica (streaming standby) for queries: DATABASE_READ_URL. */
+  readUrl?: string
 }
 
 export type Database = {
@@ -36,6 +38,8 @@ export type Database = {
   writers?: number
   /** Each pool and the connections it may open (for the metrics). */
   pools: { pool: string; size: number }[]
+  /** A pool on the read replica (DATABASE_READ_URL), when there is one. */
+  replica?: Sql
   mode: 'postgres' | 'embedded'
   schema: string
   signals: Signals
@@ -88,6 +92,16 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       connect_timeout,
       backoff,
     }) as unknown as Sql
+    const replica = options.readUrl
+      ? (postgres(options.readUrl, {
+          max: total - writers,
+          onnotice: quiet,
+          connection,
+          idle_timeout: 60,
+          connect_timeout,
+          backoff,
+        }) as unknown as Sql)
+      : undefined
     const signals = new PostgresSignals(sql, schema)
     return {
       sql,
@@ -99,6 +113,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
         { pool: 'write', size: writers },
         { pool: 'follower', size: 1 },
       ],
+      replica,
       mode: 'postgres',
       schema,
       signals,
@@ -108,6 +123,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
           sql.end({ timeout: 5 }),
           writer.end({ timeout: 5 }),
           follower.end({ timeout: 5 }),
+          replica?.end({ timeout: 5 }),
         ])
       },
     }

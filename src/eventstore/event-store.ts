@@ -249,17 +249,25 @@ export async function readStream<E extends StoredEvent>(
 export async function readAll<E extends StoredEvent>(
   registry: EventRegistry,
   sql: Queryable,
-  options: { after: LogCursor; limit?: number },
+  options: { after: LogCursor; limit?: number; until?: LogCursor },
 ): Promise<RecordedEvent<E>[]> {
-  const { after, limit = 500 } = options
+  const { after, limit = 500, until } = options
   const horizon = await readHorizon(sql)
   const rows = await sql.unsafe<EventRow[]>(
     `select ${columns} from events
      where (transaction_id, position) > ($1::xid8, $2::bigint)
        and transaction_id < $4::xid8
+       and (transaction_id, position) <= ($5::xid8, $6::bigint)
      order by transaction_id, position
      limit $3`,
-    [after.transactionId, after.position, limit, horizon],
+    [
+      after.transactionId,
+      after.position,
+      limit,
+      horizon,
+      until?.transactionId ?? '18446744073709551615',
+      until?.position ?? Number.MAX_SAFE_INTEGER,
+    ],
   )
   return rows.map((row) => toRecordedEvent<E>(registry, row))
 }

@@ -11,6 +11,8 @@ import { findMembership } from '../projections/members.ts'
 import type { Services } from '../services.ts'
 import { Connection, type ConnectionHost } from './connection.ts'
 import { type OutgoingEvent, prepareEvents } from './event-frames.ts'
+import { FanoutFollower } from './fanout-follower.ts'
+import type { Fanout } from './fanout-wire.ts'
 import { dispatchFrame, type FrameDeps } from './frame-dispatch.ts'
 import { LogFollower } from './log-follower.ts'
 import { canSee, MembershipCache, type MemberWindow } from './membership-cache.ts'
@@ -29,6 +31,8 @@ export type HubOptions = {
   services: Services
   /** Safety-net poll of the log follower. */
   pollIntervalMs?: number
+  /** Fan-out through NATS (FANOUT_URL): the relay's feed replaces following the log here. */
+  fanout?: Fanout | null
 }
 
 /**
@@ -40,7 +44,7 @@ export class Hub {
   readonly log: Logger
   readonly maxBufferedBytes: number
   readonly typingTimeoutMs: number
-  private readonly follower: LogFollower
+  private readonly follower: LogFollower | FanoutFollower
   private readonly cache = new MembershipCache()
   private readonly connections = new Set<Connection>()
   private readonly byUser = new Map<string, Set<Connection>>()
@@ -80,16 +84,27 @@ export class Hub {
         else services.metrics.wsFramesIn.inc({ type: type ?? 'unknown' })
       },
     }
-    this.follower = new LogFollower({
+    const feed = {
       sql: services.db.follower ?? services.db.sql,
       signals: services.db.signals,
       log: this.log,
-      pollIntervalMs: options.pollIntervalMs,
-      retryHeldBack: services.db.mode === 'postgres',
       afterRead: () => this.placeAttaching(),
-      onEvents: (events) => this.route(events),
-      onWake: (reason) => services.metrics.logWakes.inc({ reason }),
-    })
+      onEvents: (events: RecordedEvent[]) => this.route(events),
+    }
+    this.follower = options.fanout
+      ? new FanoutFollower({
+          ...feed,
+          fanout: options.fanout,
+          follows: this.cache.follows,
+          followed: this.cache.followed,
+          onSignal: (p) => this.onSignal(p),
+        })
+      : new LogFollower({
+          ...feed,
+          pollIntervalMs: options.pollIntervalMs,
+          retryHeldBack: services.db.mode === 'postgres',
+          onWake: (reason) => services.metrics.logWakes.inc({ reason }),
+        })
     services.metrics.setSocketProbe(() => this.connections.size)
     services.metrics.setLagProbe(() => this.followerLag())
   }
@@ -208,7 +223,9 @@ export class Hub {
   /** Sends an ephemeral signal to every process (this one included, in memory). */
   async publishSignal(k: SignalKind, c: string, u: string): Promise<void> {
     try {
-      await this.services.db.signals.publish(SIGNAL_CHANNEL, JSON.stringify({ k, c, u }))
+      const payload = JSON.stringify({ k, c, u })
+      if (this.follower instanceof FanoutFollower && this.follower.publishSignal(c, payload)) return
+      await this.services.db.signals.publish(SIGNAL_CHANNEL, payload)
     } catch (error) {
       this.log.warn('could not publish a signal', { error, kind: k })
     }

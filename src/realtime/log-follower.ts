@@ -28,6 +28,8 @@ export type LogFollowerOptions = {
    * read again shortly: that transaction may not append, so no notification would come.
    */
   retryHeldBack?: boolean
+  /** Where to start instead of the head of the log (a fan-out relay taking over). */
+  startAt?: LogCursor
 }
 
 const HELD_CHECK_MS = 5
@@ -57,7 +59,7 @@ export class LogFollower {
 
   /** Starts at the head of the log: a new process delivers only what happens from now on. */
   async start(): Promise<void> {
-    this.cursor = await headCursor(this.reader)
+    this.cursor = this.options.startAt ?? (await headCursor(this.reader))
     const wakeFor = (reason: 'notify' | 'resync' | 'poll') => () => {
       this.options.onWake?.(reason)
       this.wake()
@@ -147,12 +149,14 @@ export class LogFollower {
 
   private async checkHeldBack() {
     if (this.stopped || this.running) return
-    const [row] = await this.reader<{ held: boolean }[]>`
-      select exists (
-        select 1 from events
-        where (transaction_id, position) > (${this.cursor.transactionId}::xid8, ${this.cursor.position}::bigint)
-      ) as held`
-    if (!row?.held) return
+    // a plain ordered LIMIT 1, not EXISTS: as a prepared statement's generic plan, EXISTS became
+    // a sequential scan of the whole log every time nothing was held back (no early stop)
+    const [row] = await this.reader<{ position: string }[]>`
+      select position from events
+      where (transaction_id, position) > (${this.cursor.transactionId}::xid8, ${this.cursor.position}::bigint)
+      order by transaction_id, position
+      limit 1`
+    if (!row) return
     this.heldDelay = Math.min(MAX_HELD_RETRY_MS, Math.max(HELD_CHECK_MS, this.heldDelay * 2))
     this.wake()
   }

@@ -148,6 +148,12 @@ export class MembershipCache {
     return out
   }
 
+  /** Whether a user tracked here is or was in the conversation (fan-out: follow it). */
+  follows = (conversationId: string): boolean => this.conversations.has(conversationId)
+
+  /** The conversations of the users tracked here. */
+  followed = (): Iterable<string> => this.conversations.keys()
+
   kindOf = (conversationId: string): Kind | null =>
     this.conversations.get(conversationId)?.kind ?? null
 

@@ -202,10 +202,14 @@ export function conversationRoutes(app: ChatApp, services: Services) {
 
   app.openapi(list, async (c) => {
     const { limit, cursor } = c.req.valid('query')
-    const page = await listConversations(sql, c.get('user').id, {
-      limit,
-      cursor: cursor ? decodeCursor(cursor, listCursor) : null,
-    })
+    const page = await listConversations(
+      await services.reads.readerFor(c.get('user').id),
+      c.get('user').id,
+      {
+        limit,
+        cursor: cursor ? decodeCursor(cursor, listCursor) : null,
+      },
+    )
     return c.json(
       { items: page.items, nextCursor: page.nextCursor ? encodeCursor(page.nextCursor) : null },
       200,
@@ -255,7 +259,7 @@ export function conversationRoutes(app: ChatApp, services: Services) {
     const { limit, before, after } = c.req.valid('query')
     if (before && after) throw badRequest('Give before or after, not both', { field: 'after' })
     const userId = c.get('user').id
-    const page = await listMessagesOfMember(sql, {
+    const page = await listMessagesOfMember(await services.reads.readerFor(userId), {
       conversationId: id,
       userId,
       limit,

@@ -103,8 +103,6 @@ const searchCursor = z.object({
 })
 
 export function searchRoutes(app: ChatApp, services: Services) {
-  const sql = services.db.sql
-
   const search = async (
     c: Context<Env>,
     q: string,
@@ -114,7 +112,7 @@ export function searchRoutes(app: ChatApp, services: Services) {
   ) => {
     const userId = c.get('user').id
     if (conversationId) await requireMembership(services, conversationId, userId)
-    const page = await searchMessages(sql, {
+    const page = await searchMessages(await services.reads.readerFor(userId), {
       userId,
       query: q,
       limit,
@@ -136,10 +134,13 @@ export function searchRoutes(app: ChatApp, services: Services) {
   })
 
   app.openapi(unreadCount, async (c) => {
-    return c.json({ total: await unreadTotal(sql, c.get('user').id) }, 200)
+    const userId = c.get('user').id
+    return c.json({ total: await unreadTotal(await services.reads.readerFor(userId), userId) }, 200)
   })
 
   app.openapi(unread, async (c) => {
-    return c.json({ items: await unreadByConversation(sql, c.get('user').id) }, 200)
+    const userId = c.get('user').id
+    const sql = await services.reads.readerFor(userId)
+    return c.json({ items: await unreadByConversation(sql, userId) }, 200)
   })
 }
