@@ -341,7 +341,7 @@ describe('rebuild and verify', () => {
     expect(await snapshot()).toEqual(before)
     await rebuildProjections(services.db.sql, { batchSize: 100_000 })
     expect(await snapshot()).toEqual(before)
-  })
+  }, 180_000) // 1,200 commands and three replays: more than 60 s on a busy machine
 
   it('finds exactly a hand-changed, a deleted and an added row, and a rebuild repairs them', async () => {
     const sql = services.db.sql
