@@ -25,6 +25,7 @@ import { issueToken } from '../src/edge/auth.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
 import { verifyProjections } from '../src/projections/verify.ts'
+import { decorateConversations } from './http-features-seed.ts'
 import {
   mulberry32,
   type SeededConversation,
@@ -156,7 +157,24 @@ await run('GET /api/chat/conversations?limit=20', 32, SECONDS, () => {
   const c = pick(phaseA)
   return { method: 'GET', path: '/api/chat/conversations?limit=20', headers: auth(pick(c.members)) }
 })
+await historyWithFeatures()
 await stopServer(server)
+if (process.env.BENCH_PHASES === 'history') {
+  console.log(
+    markdown({
+      date: new Date().toISOString(),
+      machine: await describeMachine(),
+      seconds: SECONDS,
+      rows,
+      notes,
+      searchPlan: [],
+    }),
+  )
+  await db.close()
+  await admin.unsafe(`drop schema if exists ${SCHEMA} cascade`)
+  await admin.end()
+  process.exit(0)
+}
 
 // ---- 2. 1,000,000 messages: search ---------------------------------------------------------
 const phaseB = await seed(
@@ -244,6 +262,34 @@ if (process.env.BENCH_KEEP !== '1') await admin.unsafe(`drop schema if exists ${
 await admin.end()
 
 // ---- helpers -----------------------------------------------------------------------------
+
+/**
+ * The history page of messages that carry reactions, quotes, thread summaries and mentions
+ * (issue 11) against the plain page, in the same run: half of the conversations of phase 1
+ * get them; the two kinds of page are measured alternately, twice each.
+ */
+async function historyWithFeatures() {
+  const half = Math.floor(phaseA.length / 2)
+  const decorated = phaseA.slice(0, half)
+  const plain = phaseA.slice(half)
+  const counts = await decorateConversations(sql, decorated)
+  notes.push(
+    `history with features: ${decorated.length} conversations carry ${counts.reactions} reactions and ${counts.quotes} quote replies (every 2nd message quoted, every 10th a thread root, every 5th a mention); ${plain.length} stay plain`,
+  )
+  log(notes.at(-1)!)
+  const page = (cs: SeededConversation[]) => () => {
+    const c = pick(cs)
+    return {
+      method: 'GET',
+      path: `/api/chat/conversations/${c.id}/messages?limit=50`,
+      headers: auth(pick(c.members)),
+    }
+  }
+  for (const connections of [4, 32, 4, 32]) {
+    await run('history page, plain messages', connections, SECONDS, page(plain))
+    await run('history page, reactions + replies', connections, SECONDS, page(decorated))
+  }
+}
 
 async function seed(from: number, conversations: number, start: Date) {
   const started = performance.now()

@@ -268,6 +268,13 @@ function actorOf(event: ConversationEvent): string {
       return event.data.userId
     case 'UserContentErased':
       return event.data.erasedBy
+    case 'ReactionAdded':
+    case 'ReactionRemoved':
+      return event.data.userId
+    case 'MessagePinned':
+      return event.data.pinnedBy
+    case 'MessageUnpinned':
+      return event.data.unpinnedBy
   }
 }
 

@@ -121,6 +121,9 @@ const scenario = fc.array(
       'add',
       'leave',
       'empty',
+      'react',
+      'react',
+      'unreact',
     ),
     actor: fc.nat(actors.length - 1),
     other: fc.nat(actors.length - 1),
@@ -212,6 +215,15 @@ function materialize(run: string, steps: RawStep[], withGroups: boolean) {
         break
       case 'add':
         command = { type: 'AddParticipant', conversationId, userId: other }
+        break
+      case 'react':
+      case 'unreact':
+        // few emojis, so that reactions of one batch meet on the same message and emoji
+        command = {
+          type: s.kind === 'react' ? 'AddReaction' : 'RemoveReaction',
+          ...(target ?? { conversationId, messageId: 'none' }),
+          emoji: ['👍', ':tada:'][s.other % 2]!,
+        }
         break
       default:
         command = { type: 'LeaveConversation', conversationId }
@@ -588,5 +600,114 @@ describe('command batcher', () => {
         `drop trigger stuck_${run} on streams; drop function stuck_${run}();`,
       )
     }
+  })
+
+  describe('reactions in one batch', () => {
+    /** A batcher that records the size of every batch it starts. */
+    const sizedBatcher = () => {
+      const sizes: number[] = []
+      const batcher = createCommandBatcher({
+        sql: batched.sql,
+        writer: batched.writer,
+        projections: applyProjections,
+        maxBatchSize: 256,
+        onBatch: (size) => sizes.push(size),
+      })
+      return { batcher, sizes }
+    }
+    const react = (conversationId: string, messageId: string, emoji: string) =>
+      ({ type: 'AddReaction', conversationId, messageId, emoji }) as const
+    const reactionsFact = async (messageId: string) =>
+      (
+        await batched.sql<{ reactions: Record<string, string[]> }[]>`
+          select reactions from message_facts where message_id = ${messageId}`
+      )[0]!.reactions
+
+    async function directMessage(run: string) {
+      const [a, b] = [`${run}-a`, `${run}-b`]
+      const conversationId = directConversationId(a, b)
+      const messageId = newId()
+      await batcherOn(batched).execute(
+        { type: 'SendMessage', conversationId, messageId, content: 'hi', receiverId: b },
+        { actorId: a, now: new Date().toISOString() },
+      )
+      return { a, b, conversationId, messageId }
+    }
+
+    it('the same reaction twice by one user: one ReactionAdded, the second a no-op', async () => {
+      const { b, conversationId, messageId } = await directMessage(crypto.randomUUID().slice(0, 8))
+      const { batcher, sizes } = sizedBatcher()
+      const now = new Date().toISOString()
+      const [first, second] = await Promise.all([
+        batcher.execute(react(conversationId, messageId, '👍'), { actorId: b, now }),
+        batcher.execute(react(conversationId, messageId, '👍'), { actorId: b, now }),
+      ])
+      expect(sizes).toEqual([2])
+      expect(first.events.map((e) => e.type)).toEqual(['ReactionAdded'])
+      expect(second.events).toEqual([])
+      expect(second.position).toBeNull()
+      const events = await conversationLog.readStream(batched.sql, conversationId)
+      expect(events.map((e) => e.type)).toEqual([
+        'ConversationStarted',
+        'MessageSent',
+        'ReactionAdded',
+      ])
+      expect(await reactionsFact(messageId)).toEqual({ '👍': [b] })
+    })
+
+    it('50 different emojis then a 51st in one batch: the 51st is limit_reached', async () => {
+      const { a, conversationId, messageId } = await directMessage(crypto.randomUUID().slice(0, 8))
+      const { batcher, sizes } = sizedBatcher()
+      const now = new Date().toISOString()
+      const emojis = Array.from({ length: 51 }, (_, i) => `:e${i}:`)
+      const results = await Promise.allSettled(
+        emojis.map((emoji) =>
+          batcher.execute(react(conversationId, messageId, emoji), { actorId: a, now }),
+        ),
+      )
+      expect(sizes).toEqual([51])
+      expect(results.slice(0, 50).every((r) => r.status === 'fulfilled')).toBe(true)
+      expect(results[50]!.status).toBe('rejected')
+      expect((results[50] as PromiseRejectedResult).reason).toMatchObject({
+        code: 'limit_reached',
+      })
+      const events = await conversationLog.readStream(batched.sql, conversationId)
+      expect(events.filter((e) => e.type === 'ReactionAdded')).toHaveLength(50)
+      expect(Object.keys(await reactionsFact(messageId))).toEqual(emojis.slice(0, 50))
+    })
+
+    it('a message sent, reacted on and deleted in one batch: its facts follow every step', async () => {
+      const run = crypto.randomUUID().slice(0, 8)
+      const { a, b, conversationId } = await directMessage(run)
+      const { batcher, sizes } = sizedBatcher()
+      const now = new Date().toISOString()
+      const [kept, gone] = [newId(), newId()]
+      const send = (messageId: string) =>
+        batcher.execute(
+          { type: 'SendMessage', conversationId, messageId, content: 'x' },
+          { actorId: a, now },
+        )
+      await Promise.all([
+        send(kept),
+        send(gone),
+        batcher.execute(react(conversationId, kept, '🎉'), { actorId: b, now }),
+        batcher.execute(react(conversationId, gone, '🎉'), { actorId: b, now }),
+        batcher.execute(react(conversationId, kept, '👍'), { actorId: a, now }),
+        batcher.execute(
+          { type: 'DeleteMessage', conversationId, messageId: gone },
+          { actorId: a, now },
+        ),
+      ])
+      expect(sizes).toEqual([6])
+      expect(await reactionsFact(kept)).toEqual({ '🎉': [b], '👍': [a] })
+      expect(await reactionsFact(gone)).toEqual({})
+      // a later batch decides against those facts: the repeat is a no-op, the deleted refuses
+      const again = await Promise.allSettled([
+        batcher.execute(react(conversationId, kept, '🎉'), { actorId: b, now }),
+        batcher.execute(react(conversationId, gone, '👍'), { actorId: b, now }),
+      ])
+      expect(again[0]).toMatchObject({ status: 'fulfilled', value: { events: [] } })
+      expect(again[1]).toMatchObject({ status: 'rejected', reason: { code: 'message_deleted' } })
+    })
   })
 })

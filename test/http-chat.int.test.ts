@@ -532,7 +532,10 @@ describe('read markers and unread counts', () => {
     const m2 = await say(b, first.conversation.id, 'two')
     await say(b, first.conversation.id, 'three')
     const other = await dm(c, a, 'hey')
-    expect((await f.call(a, 'GET', '/api/chat/unread-count')).body).toEqual({ total: 4 })
+    expect((await f.call(a, 'GET', '/api/chat/unread-count')).body).toEqual({
+      total: 4,
+      mentions: 0,
+    })
     expect((await f.call(a, 'GET', '/api/chat/unread')).body.items).toEqual(
       expect.arrayContaining([
         { conversationId: first.conversation.id, unreadCount: 3 },
@@ -549,7 +552,10 @@ describe('read markers and unread counts', () => {
     })
     const fully = await f.call(a, 'PUT', url)
     expect(fully.body.unreadCount).toBe(0)
-    expect((await f.call(a, 'GET', '/api/chat/unread-count')).body).toEqual({ total: 1 })
+    expect((await f.call(a, 'GET', '/api/chat/unread-count')).body).toEqual({
+      total: 1,
+      mentions: 0,
+    })
     expect((await f.call(a, 'GET', '/api/chat/unread')).body.items).toEqual([
       { conversationId: other.conversation.id, unreadCount: 1 },
     ])
@@ -711,7 +717,10 @@ describe('isolation', () => {
     ]
     for (const res of notFound) expectError(res, 404, 'not_found')
     expect((await f.call(eve, 'GET', '/api/chat/conversations')).body.items).toEqual([])
-    expect((await f.call(eve, 'GET', '/api/chat/unread-count')).body).toEqual({ total: 0 })
+    expect((await f.call(eve, 'GET', '/api/chat/unread-count')).body).toEqual({
+      total: 0,
+      mentions: 0,
+    })
     expect((await f.call(eve, 'GET', '/api/chat/unread')).body).toEqual({ items: [] })
     expect((await f.call(eve, 'GET', '/api/chat/search?q=xylophone')).body.items).toEqual([])
     // and nothing changed for the two

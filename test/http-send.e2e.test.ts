@@ -70,6 +70,6 @@ describe('POST /api/chat/send on a real server', () => {
     const unread = await fetch(`${server.url}/api/chat/unread-count`, {
       headers: { authorization: `Bearer ${await tokenFor('dave')}` },
     })
-    expect(await unread.json()).toEqual({ total: 2 })
+    expect(await unread.json()).toEqual({ total: 2, mentions: 0 })
   })
 })

@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { resolveMessageRefs } from '../src/application/message-refs.ts'
 import type { ConversationCommand } from '../src/domain/commands.ts'
 import { directConversationId, newId } from '../src/domain/conversation-id.ts'
 import { DomainError } from '../src/domain/errors.ts'
@@ -28,6 +29,43 @@ const text = fc
   .array(fc.constantFrom(...words), { minLength: 1, maxLength: 6 })
   .map((w) => w.join(' '))
 
+// Reactions, quote and thread replies with mentions, pins (issue 11)
+const emoji = fc.constantFrom('👍', '🎉', ':tada:', '👨‍👩‍👧', ':+1:')
+type MessageFeatureOp =
+  | { op: 'react' | 'unreact'; msg: number; member: number; emoji: string }
+  | { op: 'pin' | 'unpin'; msg: number; member: number }
+  | { op: 'reply'; msg: number; member: number; quote: boolean; thread: boolean; also: boolean }
+const messageFeatureOps = [
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      op: fc.constantFrom('react' as const, 'unreact' as const),
+      msg: fc.nat(),
+      member: fc.nat(),
+      emoji,
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constantFrom('pin' as const, 'unpin' as const),
+      msg: fc.nat(),
+      member: fc.nat(),
+    }),
+  },
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      op: fc.constant('reply' as const),
+      msg: fc.nat(),
+      member: fc.nat(),
+      quote: fc.boolean(),
+      thread: fc.boolean(),
+      also: fc.boolean(),
+    }),
+  },
+]
+
 type Op =
   | { op: 'direct'; from: string; to: string; text: string }
   | { op: 'group'; creator: string; others: string[]; title: string }
@@ -38,6 +76,7 @@ type Op =
   | { op: 'add'; actor: string; conv: number; userId: string }
   | { op: 'leave'; actor: string; conv: number }
   | { op: 'erase'; userId: string }
+  | MessageFeatureOp
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 30, arbitrary: fc.record({ op: fc.constant('direct'), from: user, to: user, text }) },
@@ -94,11 +133,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 10, arbitrary: fc.record({ op: fc.constant('leave'), actor: user, conv: fc.nat() }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('erase'), userId: user }) },
+  ...messageFeatureOps,
 )
 
 type World = {
   conversations: { id: string; members: Set<string> }[]
-  messages: { id: string; conversationId: string; senderId: string }[]
+  messages: { id: string; conversationId: string; senderId: string; threadRootId?: string | null }[]
 }
 
 async function runOp(world: World, op: Op) {
@@ -197,6 +237,59 @@ async function runOp(world: World, op: Op) {
     case 'erase':
       await eraseUserContentForTest(services.db.sql, op.userId, now)
       return
+    default:
+      await runMessageFeatureOp(world, op, exec, pick)
+  }
+}
+
+async function runMessageFeatureOp(
+  world: World,
+  op: MessageFeatureOp,
+  exec: (actorId: string, command: ConversationCommand) => Promise<unknown>,
+  pick: <T>(xs: T[], i: number) => T | null,
+) {
+  const m = pick(world.messages, op.msg)
+  const conv = m && world.conversations.find((c) => c.id === m.conversationId)
+  if (!m || !conv) return
+  const actor = pick([...conv.members], op.member) ?? m.senderId
+  const target = { conversationId: m.conversationId, messageId: m.id }
+  switch (op.op) {
+    case 'react':
+      await exec(actor, { type: 'AddReaction', ...target, emoji: op.emoji })
+      return
+    case 'unreact':
+      await exec(actor, { type: 'RemoveReaction', ...target, emoji: op.emoji })
+      return
+    case 'pin':
+      await exec(actor, { type: 'PinMessage', ...target })
+      return
+    case 'unpin':
+      await exec(actor, { type: 'UnpinMessage', ...target })
+      return
+    case 'reply': {
+      const root = m.threadRootId ?? m.id
+      const refs = await resolveMessageRefs(services.db.sql, {
+        replyToMessageId: op.quote || !op.thread ? m.id : null,
+        threadRootId: op.thread ? root : null,
+      })
+      const messageId = newId()
+      await exec(actor, {
+        type: 'SendMessage',
+        conversationId: m.conversationId,
+        messageId,
+        content: 'a reply',
+        ...refs,
+        alsoInConversation: op.also,
+        mentions: [...conv.members].slice(0, op.member % 3),
+      })
+      world.messages.push({
+        id: messageId,
+        conversationId: m.conversationId,
+        senderId: actor,
+        threadRootId: op.thread ? root : null,
+      })
+      return
+    }
   }
 }
 
@@ -230,6 +323,13 @@ describe('rebuild and verify', () => {
       from messages`
     expect(counts!.messages).toBeGreaterThan(300)
     expect(counts!.deleted).toBeGreaterThan(0)
+    const [features] = await services.db.sql<Record<string, number>[]>`
+      select (select count(*)::int from message_reactions) as reactions,
+        (select count(*)::int from message_threads) as threads,
+        (select count(*)::int from message_mentions) as mentions,
+        (select count(*)::int from message_pins) as pins,
+        (select count(*)::int from messages where reply_to_message_id is not null) as quotes`
+    for (const [table, rows] of Object.entries(features!)) expect(rows, table).toBeGreaterThan(0)
 
     const before = await snapshot()
     // the set-based replay against the inline projections' rows, in many small batches (edits,
@@ -241,7 +341,7 @@ describe('rebuild and verify', () => {
     expect(await snapshot()).toEqual(before)
     await rebuildProjections(services.db.sql, { batchSize: 100_000 })
     expect(await snapshot()).toEqual(before)
-  })
+  }, 180_000) // 1,200 commands and three replays: more than 60 s on a busy machine
 
   it('finds exactly a hand-changed, a deleted and an added row, and a rebuild repairs them', async () => {
     const sql = services.db.sql
@@ -407,5 +507,9 @@ async function snapshot() {
     members: await sql`select * from conversation_members order by conversation_id, user_id`,
     conversations: await sql`select * from conversations order by conversation_id`,
     messages: await sql`select * from messages order by conversation_id, version`,
+    reactions: await sql`select * from message_reactions order by 1, 2, 3, 4`,
+    threads: await sql`select * from message_threads order by 1, 2`,
+    mentions: await sql`select * from message_mentions order by 1, 2, 3`,
+    pins: await sql`select * from message_pins order by 1, 2`,
   }
 }

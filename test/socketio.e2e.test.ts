@@ -213,6 +213,40 @@ describe('Socket.IO endpoint (/socket.io/)', () => {
     expect(await emitWithAck(a.socket, 'ping', {})).toMatchObject({ type: 'pong', ok: true })
   })
 
+  it('takes the reaction and pin frames of issue 11 and relays their events', async () => {
+    const alice = uniqueUser('alice')
+    const bob = uniqueUser('bob')
+    const sent = await rt.server.restSend(alice, { receiverId: bob, content: 'react to me' })
+    const messageId = (sent.body.message as { id: string }).id
+    const conversationId = directConversationId(alice, bob)
+    const a = await connect(alice)
+    const b = await connect(bob)
+    await emitWithAck(a.socket, 'join_conversation', { conversationId })
+    const reacted = await emitWithAck(b.socket, 'add_reaction', { messageId, emoji: '👍' })
+    expect(reacted).toMatchObject({ type: 'ack', ok: true })
+    expect((await a.events.next('reaction_added')).payload).toMatchObject({
+      conversationId,
+      messageId,
+      emoji: '👍',
+      userId: bob,
+    })
+    const pinned = await emitWithAck(b.socket, 'pin_message', { conversationId, messageId })
+    expect(pinned).toMatchObject({ type: 'ack', ok: true })
+    expect((await a.events.next('message_pinned')).payload).toMatchObject({
+      messageId,
+      pinnedBy: bob,
+    })
+    const removed = await emitWithAck(b.socket, 'remove_reaction', { messageId, emoji: '👍' })
+    expect(removed).toMatchObject({ ok: true })
+    expect((await a.events.next('reaction_removed')).payload).toMatchObject({ userId: bob })
+    expect(
+      await emitWithAck(b.socket, 'unpin_message', { conversationId, messageId }),
+    ).toMatchObject({ ok: true })
+    expect((await a.events.next('message_unpinned')).payload).toMatchObject({ unpinnedBy: bob })
+    const refused = await emitWithAck(b.socket, 'add_reaction', { messageId, emoji: 'not one' })
+    expect(refused).toMatchObject({ type: 'error', ok: false, code: 'invalid_request' })
+  })
+
   it('resumes after a dropped connection from the last position it saw (recovery offset)', async () => {
     const alice = uniqueUser('alice')
     const bob = uniqueUser('bob')

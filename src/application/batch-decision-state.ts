@@ -50,9 +50,12 @@ export async function loadBatchDecisionState(
             version: number
             has_attachments: boolean
             deleted: boolean
+            reactions: MessageFacts['reactions'] | null
+            thread_root_id: string | null
           }[]
         >`
-          select message_id, conversation_id, sender_id, version, has_attachments, deleted
+          select message_id, conversation_id, sender_id, version, has_attachments, deleted,
+            reactions, thread_root_id
           from message_facts where message_id = any(${wanted.messageIds}::text[])`,
     wanted.clientIds.length === 0
       ? []
@@ -76,6 +79,8 @@ export async function loadBatchDecisionState(
           version: f.version,
           hasAttachments: f.has_attachments,
           deleted: f.deleted,
+          reactions: f.reactions ?? {},
+          threadRootId: f.thread_root_id ?? null,
         },
       ]),
     ),

@@ -1,39 +1,50 @@
+import type { RecordedEvent } from '../conversation-log.ts'
 import { evolveMessage, type MessageFacts } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
 import type { Tx } from '../eventstore/sql.ts'
 import type { StoredOutcome } from './batch-decision-state.ts'
-
-/** An appended event with the stream version it took. */
-type Versioned = ConversationEvent & { version: number }
+import { reactionFactsAfter, writeReactionFacts } from './message-facts-writes.ts'
 
 /**
  * Starts (without awaiting) the message_facts writes of a batch: one insert for the messages
  * sent, then one update for those deleted (in this order on the connection, so a message sent
- * and deleted in one batch ends deleted).
+ * and deleted in one batch ends deleted), then one update of the reactions of the messages
+ * reacted on, as they stand after the whole batch (`before`: the facts read before deciding).
  */
-export function writeMessageFacts(tx: Tx, events: Versioned[]): Promise<unknown>[] {
+export function writeMessageFacts(
+  tx: Tx,
+  events: RecordedEvent[],
+  before: (messageId: string) => MessageFacts | null,
+): Promise<unknown>[] {
   const sent: MessageFacts[] = []
   const deleted: string[] = []
   for (const event of events) {
-    if (event.type === 'MessageSent') sent.push(evolveMessage(null, event, event.version)!)
-    else if (event.type === 'MessageDeleted') deleted.push(event.data.messageId)
+    if (event.type === 'MessageSent') {
+      sent.push(evolveMessage(null, event as ConversationEvent, event.version)!)
+    } else if (event.type === 'MessageDeleted') deleted.push(event.data.messageId)
   }
   const writes: Promise<unknown>[] = []
   if (sent.length > 0) {
     writes.push(
       tx`
-        insert into message_facts (message_id, conversation_id, sender_id, version, has_attachments)
-        select m, c, s, v, a::boolean from unnest(
+        insert into message_facts
+          (message_id, conversation_id, sender_id, version, has_attachments, thread_root_id)
+        select m, c, s, v, a::boolean, t from unnest(
           ${sent.map((f) => f.messageId)}::text[], ${sent.map((f) => f.conversationId)}::text[],
           ${sent.map((f) => f.senderId)}::text[], ${sent.map((f) => f.version)}::int[],
-          ${sent.map((f) => String(f.hasAttachments))}::text[]) as x(m, c, s, v, a)`.execute(),
+          ${sent.map((f) => String(f.hasAttachments))}::text[],
+          ${sent.map((f) => f.threadRootId ?? null)}::text[]) as x(m, c, s, v, a, t)`.execute(),
     )
   }
   if (deleted.length > 0) {
     writes.push(
-      tx`update message_facts set deleted = true where message_id = any(${deleted}::text[])`.execute(),
+      tx`
+        update message_facts set deleted = true, reactions = '{}'
+        where message_id = any(${deleted}::text[])`.execute(),
     )
   }
+  // after the insert and the delete on the connection: it updates rows the insert just made
+  writes.push(...writeReactionFacts(tx, reactionFactsAfter(before, events)))
   return writes
 }
 

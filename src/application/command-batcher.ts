@@ -282,6 +282,8 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
 
 type PlannedBatch = {
   plans: Map<Pending, Plan>
+  /** The message facts as read before deciding. */
+  factsBefore: Map<string, MessageFacts>
   streams: Map<string, StreamWork>
   appends: StreamAppend[]
 }
@@ -330,7 +332,7 @@ function planBatch(batch: Pending[], loaded: BatchDecisionState): PlannedBatch {
         recordedAt: w.recordedAt[i]!,
       })),
     }))
-  return { plans, streams, appends }
+  return { plans, factsBefore: loaded.facts, streams, appends }
 }
 
 /**
@@ -377,7 +379,7 @@ async function writeBatch(
   // awaited, so the connection pipelines them (in order).
   const pending: Promise<unknown>[] = [
     locked,
-    ...writeMessageFacts(tx, all),
+    ...writeMessageFacts(tx, all, (id) => planned.factsBefore.get(id) ?? null),
     writeCommandResults(tx, results),
   ]
   if (projections && all.length > 0) pending.push(projections(tx, all))
@@ -455,7 +457,7 @@ function decideOne(p: Pending, work: StreamWork, facts: Map<string, MessageFacts
   const from = work.events.length
   for (const event of events) {
     work.state = evolve(work.state, event)
-    if (event.type === 'MessageSent' || event.type === 'MessageDeleted') {
+    if (changesMessageFacts(event)) {
       const id = event.data.messageId
       const next = evolveMessage(facts.get(id) ?? null, event, work.state.version)
       if (next) facts.set(id, next)
@@ -465,6 +467,21 @@ function decideOne(p: Pending, work: StreamWork, facts: Map<string, MessageFacts
     work.recordedAt.push(p.options.now)
   }
   return { kind: 'append', from, count: events.length }
+}
+
+/** Events after which a later command of the batch must see the message's facts changed. */
+function changesMessageFacts(
+  event: ConversationEvent,
+): event is Extract<
+  ConversationEvent,
+  { type: 'MessageSent' | 'MessageDeleted' | 'ReactionAdded' | 'ReactionRemoved' }
+> {
+  return (
+    event.type === 'MessageSent' ||
+    event.type === 'MessageDeleted' ||
+    event.type === 'ReactionAdded' ||
+    event.type === 'ReactionRemoved'
+  )
 }
 
 function messageIdOf(command: ConversationCommand): string | null {

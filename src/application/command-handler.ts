@@ -12,6 +12,7 @@ import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
 import { ConcurrencyError } from '../eventstore/errors.ts'
 import type { Queryable, Sql, Tx } from '../eventstore/sql.ts'
+import { reactionFactsAfter, writeReactionFacts } from './message-facts-writes.ts'
 
 export const MAX_ATTEMPTS = 5
 
@@ -123,6 +124,15 @@ export async function handleCommand(
         // The remaining statements do not depend on each other's results: they are all sent
         // before any is awaited, so the connection pipelines them (one round trip, in order).
         const pending: Promise<unknown>[] = [locked, ...insertMessageFacts(tx, appended)]
+        pending.push(
+          ...writeReactionFacts(
+            tx,
+            reactionFactsAfter(
+              (id) => (loaded.message?.messageId === id ? loaded.message : null),
+              appended,
+            ),
+          ),
+        )
         if (clientId) {
           const outcome: StoredOutcome = {
             conversationId: command.conversationId,
@@ -164,6 +174,8 @@ type FactsRow = {
   version: number
   has_attachments: boolean
   deleted: boolean
+  reactions?: MessageFacts['reactions']
+  thread_root_id?: string | null
 }
 
 export type LoadedState = {
@@ -212,6 +224,8 @@ export async function loadDecisionState(
           version: f.version,
           hasAttachments: f.has_attachments,
           deleted: f.deleted,
+          reactions: f.reactions ?? {},
+          threadRootId: f.thread_root_id ?? null,
         }
       : null,
   }
@@ -225,12 +239,14 @@ function insertMessageFacts(tx: Tx, events: RecordedEvent[]): Promise<unknown>[]
       const f = evolveMessage(null, event as ConversationEvent, event.version)!
       writes.push(
         tx`
-          insert into message_facts (message_id, conversation_id, sender_id, version, has_attachments)
-          values (${f.messageId}, ${f.conversationId}, ${f.senderId}, ${f.version}, ${f.hasAttachments})`.execute(),
+          insert into message_facts (message_id, conversation_id, sender_id, version, has_attachments,
+            thread_root_id)
+          values (${f.messageId}, ${f.conversationId}, ${f.senderId}, ${f.version}, ${f.hasAttachments},
+            ${f.threadRootId ?? null})`.execute(),
       )
     } else if (event.type === 'MessageDeleted') {
       writes.push(
-        tx`update message_facts set deleted = true where message_id = ${event.data.messageId}`.execute(),
+        tx`update message_facts set deleted = true, reactions = '{}' where message_id = ${event.data.messageId}`.execute(),
       )
     }
   }

@@ -4,6 +4,7 @@ import type { Attachment } from '../domain/events.ts'
 import { type CommandOutcome, conversationOfMessage } from './command-handler.ts'
 import { type AppContext, type Caller, runCommand, takeRateToken } from './context.ts'
 import { applyErasure, type ErasureOutcome } from './erase-user-content.ts'
+import { resolveMessageRefs } from './message-refs.ts'
 
 // Every use case, written once: the HTTP routes and the WebSocket frames only translate their
 // input into one of these calls and the outcome (or error) into their reply. Time and ids come
@@ -56,15 +57,24 @@ export type SendMessageInput = {
   content?: string | null
   attachments?: Attachment[]
   clientMessageId?: string | null
+  /** A quote reply: the quoted message (same conversation). */
+  replyToMessageId?: string | null
+  /** A thread reply: the thread's top-level message (same conversation). */
+  threadRootId?: string | null
+  /** A thread reply also shown in the conversation's history. */
+  alsoInConversation?: boolean
+  /** User ids of participants. */
+  mentions?: string[]
 }
 
 /** Sends a message (rate limited); to a user, it starts their direct conversation first. */
-export function sendMessage(
+export async function sendMessage(
   ctx: AppContext,
   caller: Caller,
   input: SendMessageInput,
 ): Promise<CommandOutcome> {
   takeRateToken(ctx, caller)
+  const refs = await resolveMessageRefs(ctx.sql, input)
   const now = ctx.clock()
   const clientMessageId = input.clientMessageId ?? null
   return runCommand(
@@ -79,6 +89,9 @@ export function sendMessage(
       attachments: input.attachments ?? [],
       clientMessageId,
       ...(input.receiverId === undefined ? {} : { receiverId: input.receiverId }),
+      ...refs,
+      ...(input.alsoInConversation ? { alsoInConversation: true } : {}),
+      ...(input.mentions === undefined ? {} : { mentions: input.mentions }),
     },
     { now, clientCommandId: clientMessageId },
   )
@@ -88,13 +101,20 @@ export function sendMessage(
 export function editMessage(
   ctx: AppContext,
   caller: Caller,
-  input: { messageId: string; content: string },
+  input: { messageId: string; content: string; mentions?: string[] },
 ): Promise<CommandOutcome> {
-  return onMessage(ctx, input.messageId, (conversationId) =>
+  const { messageId, content, mentions } = input
+  return onMessage(ctx, messageId, (conversationId) =>
     runCommand(
       ctx,
       caller,
-      { type: 'EditMessage', conversationId, messageId: input.messageId, content: input.content },
+      {
+        type: 'EditMessage',
+        conversationId,
+        messageId,
+        content,
+        ...(mentions === undefined ? {} : { mentions }),
+      },
       { now: ctx.clock() },
     ),
   )
@@ -180,7 +200,7 @@ export function eraseUserContent(
  * For commands addressed by message id: a message in a conversation the caller is not (or no
  * longer) in is answered exactly like a message that does not exist.
  */
-async function onMessage(
+export async function onMessage(
   ctx: AppContext,
   messageId: string,
   work: (conversationId: string) => Promise<CommandOutcome>,

@@ -1,5 +1,11 @@
 import type { RecordedEvent } from '../conversation-log.ts'
 import type { Attachment } from '../domain/events.ts'
+import {
+  foldMessageFeature,
+  type MessageLinksHistory,
+  type PinHistory,
+  sentLinks,
+} from './message-features-history.ts'
 
 /** Where an event sits: its stream version, log position and recorded time. */
 export type EventRef = { version: number; position: number; recordedAt: string }
@@ -23,21 +29,22 @@ export type MessageEdit = EventRef & {
   erased: boolean
 }
 
-export type MessageHistory = EventRef & {
-  messageId: string
-  senderId: string
-  sentAt: string
-  clientMessageId: string | null
-  /** The text as sent (null once erased). */
-  originalContent: string | null
-  /** The text after the last edit (null once erased). */
-  content: string | null
-  attachments: Attachment[]
-  edits: MessageEdit[]
-  deleted: (EventRef & { deletedBy: string; deletedAt: string }) | null
-  /** The sender's content was erased (right to be forgotten). */
-  erased: boolean
-}
+export type MessageHistory = EventRef &
+  MessageLinksHistory & {
+    messageId: string
+    senderId: string
+    sentAt: string
+    clientMessageId: string | null
+    /** The text as sent (null once erased). */
+    originalContent: string | null
+    /** The text after the last edit (null once erased). */
+    content: string | null
+    attachments: Attachment[]
+    edits: MessageEdit[]
+    deleted: (EventRef & { deletedBy: string; deletedAt: string }) | null
+    /** The sender's content was erased (right to be forgotten). */
+    erased: boolean
+  }
 
 export type ReadMarker = {
   userId: string
@@ -68,6 +75,8 @@ export type ConversationHistory = {
   messages: MessageHistory[]
   readMarkers: ReadMarker[]
   erasures: Erasure[]
+  /** Pinned messages at that position, newest pin first. */
+  pins: PinHistory[]
 }
 
 /**
@@ -100,6 +109,7 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
         messages: [],
         readMarkers: [],
         erasures: [],
+        pins: [],
       }
       for (const userId of d.participantIds) {
         participants.set(userId, {
@@ -130,6 +140,7 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
           edits: [],
           deleted: null,
           erased: event.erased,
+          ...sentLinks(d),
         })
         break
       }
@@ -146,6 +157,7 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
           erased: event.erased,
         })
         m.content = content
+        if (d.mentions) m.mentions = d.mentions
         break
       }
       case 'MessageDeleted': {
@@ -210,6 +222,12 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
         }
         break
       }
+      case 'ReactionAdded':
+      case 'ReactionRemoved':
+      case 'MessagePinned':
+      case 'MessageUnpinned':
+        foldMessageFeature(event, ref, messages, h.pins)
+        break
       default: {
         const _exhaustive: never = event
         throw new Error(`unknown event ${JSON.stringify(_exhaustive)}`)

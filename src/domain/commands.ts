@@ -1,4 +1,7 @@
 import type { Attachment } from './events.ts'
+import type { MessageLinks } from './message-links.ts'
+import type { PinCommand } from './pins.ts'
+import type { ReactionCommand } from './reactions.ts'
 
 /** Who issues a command and when; set at the edge so that deciding stays pure. */
 export type CommandContext = { actorId: string; now: string }
@@ -21,13 +24,15 @@ export type SendMessage = {
   clientMessageId?: string | null
   /** Set when the client addressed a user rather than a conversation: starts the direct one. */
   receiverId?: string
-}
+} & MessageLinks
 
 export type EditMessage = {
   type: 'EditMessage'
   conversationId: string
   messageId: string
   content: string
+  /** Replaces the message's mentions when given. */
+  mentions?: string[]
 }
 
 export type DeleteMessage = { type: 'DeleteMessage'; conversationId: string; messageId: string }
@@ -39,6 +44,8 @@ export type AddParticipant = { type: 'AddParticipant'; conversationId: string; u
 export type LeaveConversation = { type: 'LeaveConversation'; conversationId: string }
 
 export type ConversationCommand =
+  | ReactionCommand
+  | PinCommand
   | StartConversation
   | SendMessage
   | EditMessage
@@ -52,6 +59,10 @@ export function targetMessageId(command: ConversationCommand): string | null {
   switch (command.type) {
     case 'EditMessage':
     case 'DeleteMessage':
+    case 'AddReaction':
+    case 'RemoveReaction':
+    case 'PinMessage':
+    case 'UnpinMessage':
       return command.messageId
     case 'MarkRead':
       return command.upToMessageId ?? null

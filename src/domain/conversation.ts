@@ -12,6 +12,9 @@ import {
 } from './errors.ts'
 import type { ConversationEvent } from './events.ts'
 import { normalizeBody, normalizeEditedContent } from './message-body.ts'
+import { decideLinks, decideMentions } from './message-links.ts'
+import { decidePin, evolvePins } from './pins.ts'
+import { decideReaction, evolveReactions, type Reactions } from './reactions.ts'
 
 export const MIN_GROUP_SIZE = 3
 export const MAX_GROUP_SIZE = 100
@@ -33,6 +36,8 @@ export type ConversationState = {
   readMarkers: Record<string, { version: number; messageId: string }>
   lastMessage: { messageId: string; version: number } | null
   version: number
+  /** Pinned message ids, newest first (absent in snapshots from before pins). */
+  pins?: string[]
 }
 
 /** What deciding about one message needs to know about it. */
@@ -43,6 +48,10 @@ export type MessageFacts = {
   version: number
   hasAttachments: boolean
   deleted: boolean
+  /** Who reacted with what (absent: none). */
+  reactions?: Reactions
+  /** The thread the message replies in (absent or null: a top-level message). */
+  threadRootId?: string | null
 }
 
 export type DecisionState = { conversation: ConversationState | null; message: MessageFacts | null }
@@ -102,6 +111,11 @@ export function decide(
           { field: 'clientMessageId' },
         )
       }
+      const links = decideLinks(command, {
+        conversationId: command.conversationId,
+        participants: conv ? currentParticipants(conv) : [actorId, command.receiverId!],
+        joinedVersion: conv?.participants[actorId]?.joinedVersion ?? 0,
+      })
       events.push({
         type: 'MessageSent',
         data: {
@@ -112,6 +126,7 @@ export function decide(
           attachments,
           clientMessageId,
           sentAt: now,
+          ...links,
         },
       })
       return events
@@ -124,6 +139,7 @@ export function decide(
         throw new DomainError('message_deleted', 'A deleted message cannot be edited')
       }
       const content = normalizeEditedContent(command.content, message.hasAttachments)
+      const mentions = decideMentions(command.mentions, currentParticipants(conv!))
       return [
         {
           type: 'MessageEdited',
@@ -133,6 +149,7 @@ export function decide(
             editorId: actorId,
             content,
             editedAt: now,
+            ...(mentions ? { mentions } : {}),
           },
         },
       ]
@@ -142,17 +159,32 @@ export function decide(
       const message = requireMessage(conv, state.message, command.messageId, actorId)
       if (message.senderId !== actorId) throw notSender('delete')
       if (message.deleted) return []
-      return [
-        {
-          type: 'MessageDeleted',
-          data: {
-            conversationId: command.conversationId,
-            messageId: command.messageId,
-            deletedBy: actorId,
-            deletedAt: now,
-          },
+      const deleted: ConversationEvent = {
+        type: 'MessageDeleted',
+        data: {
+          conversationId: command.conversationId,
+          messageId: command.messageId,
+          deletedBy: actorId,
+          deletedAt: now,
         },
-      ]
+      }
+      // a deleted message does not stay pinned
+      if (!conv!.pins?.includes(command.messageId)) return [deleted]
+      return [deleted, ...decidePin({ ...command, type: 'UnpinMessage' }, conv!.pins, message, ctx)]
+    }
+
+    case 'AddReaction':
+    case 'RemoveReaction':
+      return decideReaction(
+        command,
+        requireVisibleMessage(conv, state.message, command, actorId),
+        ctx,
+      )
+
+    case 'PinMessage':
+    case 'UnpinMessage': {
+      const message = requireVisibleMessage(conv, state.message, command, actorId)
+      return decidePin(command, conv!.pins ?? [], message, ctx)
     }
 
     case 'MarkRead': {
@@ -242,6 +274,18 @@ function requireMessage(
   if (!message || message.messageId !== messageId || message.conversationId !== conv.conversationId)
     throw messageNotFound()
   return message
+}
+
+/** A message of the conversation that the actor, a current participant, may see. */
+function requireVisibleMessage(
+  conv: ConversationState | null,
+  message: MessageFacts | null,
+  command: { messageId: string },
+  actorId: string,
+): MessageFacts {
+  const found = requireMessage(conv, message, command.messageId, actorId)
+  if (found.version < conv!.participants[actorId]!.joinedVersion) throw messageNotFound()
+  return found
 }
 
 function startConversation(
@@ -363,9 +407,14 @@ export function evolve(
         version,
       }
     }
+    case 'MessagePinned':
+    case 'MessageUnpinned':
+      return { ...state, pins: evolvePins(state.pins, event), version }
     case 'MessageEdited':
     case 'MessageDeleted':
     case 'UserContentErased':
+    case 'ReactionAdded':
+    case 'ReactionRemoved':
       return { ...state, version }
     default: {
       const _exhaustive: never = event
@@ -389,9 +438,15 @@ export function evolveMessage(
         version,
         hasAttachments: event.data.attachments.length > 0,
         deleted: false,
+        ...(event.data.threadRootId ? { threadRootId: event.data.threadRootId } : {}),
       }
     case 'MessageDeleted':
-      return facts ? { ...facts, deleted: true } : facts
+      // a deleted message's reactions are dropped with it
+      if (!facts) return facts
+      return { ...facts, deleted: true, ...(facts.reactions ? { reactions: {} } : {}) }
+    case 'ReactionAdded':
+    case 'ReactionRemoved':
+      return facts ? { ...facts, reactions: evolveReactions(facts.reactions, event) } : facts
     default:
       return facts
   }

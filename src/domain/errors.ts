@@ -8,6 +8,7 @@ export class DomainError extends Error {
       | 'message_not_found'
       | 'not_sender'
       | 'message_deleted'
+      | 'limit_reached'
       | 'forbidden',
     message: string,
     readonly details?: unknown,

@@ -1,4 +1,12 @@
 import { z } from 'zod'
+import {
+  editLinkFields,
+  messageLinkFields,
+  messagePinnedV1,
+  messageUnpinnedV1,
+  reactionAddedV1,
+  reactionRemovedV1,
+} from './message-feature-events.ts'
 
 /** An attachment as stored in events and shown to clients. */
 export const attachmentSchema = z.object({
@@ -47,6 +55,9 @@ export const messageEditedV1 = z.object({
   editedAt: z.string(),
 })
 
+export const messageSentV2 = messageSentV1.extend(messageLinkFields)
+export const messageEditedV2 = messageEditedV1.extend(editLinkFields)
+
 export const messageDeletedV1 = z.object({
   conversationId: z.string(),
   messageId: z.string(),
@@ -88,24 +99,32 @@ export const userContentErasedV1 = z.object({
 /** Every event type, its current schema version, and the schema of each stored version. */
 export const eventSchemas = {
   ConversationStarted: { current: 1, versions: { 1: conversationStartedV1 } },
-  MessageSent: { current: 1, versions: { 1: messageSentV1 } },
-  MessageEdited: { current: 1, versions: { 1: messageEditedV1 } },
+  MessageSent: { current: 2, versions: { 1: messageSentV1, 2: messageSentV2 } },
+  MessageEdited: { current: 2, versions: { 1: messageEditedV1, 2: messageEditedV2 } },
   MessageDeleted: { current: 1, versions: { 1: messageDeletedV1 } },
   MessagesRead: { current: 1, versions: { 1: messagesReadV1 } },
   ParticipantAdded: { current: 1, versions: { 1: participantAddedV1 } },
   ParticipantLeft: { current: 1, versions: { 1: participantLeftV1 } },
   UserContentErased: { current: 1, versions: { 1: userContentErasedV1 } },
+  ReactionAdded: { current: 1, versions: { 1: reactionAddedV1 } },
+  ReactionRemoved: { current: 1, versions: { 1: reactionRemovedV1 } },
+  MessagePinned: { current: 1, versions: { 1: messagePinnedV1 } },
+  MessageUnpinned: { current: 1, versions: { 1: messageUnpinnedV1 } },
 } as const
 
 export type ConversationEvent =
   | { type: 'ConversationStarted'; data: z.infer<typeof conversationStartedV1> }
-  | { type: 'MessageSent'; data: z.infer<typeof messageSentV1> }
-  | { type: 'MessageEdited'; data: z.infer<typeof messageEditedV1> }
+  | { type: 'MessageSent'; data: z.infer<typeof messageSentV2> }
+  | { type: 'MessageEdited'; data: z.infer<typeof messageEditedV2> }
   | { type: 'MessageDeleted'; data: z.infer<typeof messageDeletedV1> }
   | { type: 'MessagesRead'; data: z.infer<typeof messagesReadV1> }
   | { type: 'ParticipantAdded'; data: z.infer<typeof participantAddedV1> }
   | { type: 'ParticipantLeft'; data: z.infer<typeof participantLeftV1> }
   | { type: 'UserContentErased'; data: z.infer<typeof userContentErasedV1> }
+  | { type: 'ReactionAdded'; data: z.infer<typeof reactionAddedV1> }
+  | { type: 'ReactionRemoved'; data: z.infer<typeof reactionRemovedV1> }
+  | { type: 'MessagePinned'; data: z.infer<typeof messagePinnedV1> }
+  | { type: 'MessageUnpinned'; data: z.infer<typeof messageUnpinnedV1> }
 
 export type EventType = ConversationEvent['type']
 export type EventOf<T extends EventType> = Extract<ConversationEvent, { type: T }>
@@ -117,10 +136,14 @@ export function isEventType(type: string): type is EventType {
 }
 
 /**
- * Upcasters turn an older stored version into the current shape. None exist yet: when an event
+ * Upcasters turn an older stored version into the current shape. When an event
  * changes shape, add `{ [type]: { [oldVersion]: (data) => newerData } }` here, never edit rows.
  */
-export const upcasters: Partial<Record<EventType, Record<number, (data: unknown) => unknown>>> = {}
+export const upcasters: Partial<Record<EventType, Record<number, (data: unknown) => unknown>>> = {
+  // version 2 only adds optional fields (quote replies, threads, mentions)
+  MessageSent: { 1: (data) => data },
+  MessageEdited: { 1: (data) => data },
+}
 
 /**
  * Fields that hold user content, which an erasure removes (see the audit issue), with the

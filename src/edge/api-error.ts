@@ -54,6 +54,8 @@ export function toApiError(error: unknown): ApiError | null {
         return new ApiError(403, 'forbidden', error.message)
       case 'message_deleted':
         return new ApiError(409, 'message_deleted', error.message)
+      case 'limit_reached':
+        return new ApiError(409, 'limit_reached', error.message, error.details)
       default: {
         const _exhaustive: never = error.code
         return new ApiError(400, String(_exhaustive), error.message)

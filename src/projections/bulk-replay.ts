@@ -8,6 +8,7 @@ import {
 } from './conversations-projection.ts'
 import { saveCheckpoints } from './index.ts'
 import { bulkMembers, type MemberLedger } from './members-projection.ts'
+import { MentionsLedger } from './mentions-projection.ts'
 import {
   applyInMemory,
   bulkMessageChange,
@@ -16,6 +17,9 @@ import {
   type PendingMessage,
   updateMessages,
 } from './messages-projection.ts'
+import { PinsLedger } from './pins-projection.ts'
+import { ReactionsLedger } from './reactions-projection.ts'
+import { ThreadsLedger } from './threads-projection.ts'
 
 type Started = Extract<RecordedEvent, { type: 'ConversationStarted' }>
 
@@ -31,6 +35,13 @@ export class BulkReplay {
   private readonly members: MemberLedger = new Map()
   private readonly activity: Activity = []
   private last: RecordedEvent | null = null
+  // reactions, threads, mentions, pins: kept in memory, written by `finish`
+  private readonly ledgers = [
+    new ReactionsLedger(),
+    new ThreadsLedger(),
+    new MentionsLedger(),
+    new PinsLedger(),
+  ]
   count = 0
 
   /** Applies one batch of log events (in log order, after every earlier batch). */
@@ -51,6 +62,7 @@ export class BulkReplay {
     }
     for (const event of events) {
       bulkMembers(this.members, event)
+      for (const ledger of this.ledgers) ledger.add(event)
       const start = bulkConversations(this.members, this.activity, event)
       if (start) started.push(start)
       const change = bulkMessageChange(event)
@@ -74,6 +86,7 @@ export class BulkReplay {
   async finish(tx: Tx): Promise<void> {
     if (!this.last) return
     await writeMemberRows(tx, this.members, this.activity)
+    for (const ledger of this.ledgers) await ledger.write(tx)
     await saveCheckpoints(tx, this.last)
   }
 }

@@ -1,5 +1,6 @@
 import type { EventOf } from '../domain/events.ts'
 import type { Queryable } from '../eventstore/sql.ts'
+import { unreadMentionsColumn } from './mentions.ts'
 import { iso } from './messages.ts'
 import type { ConversationView } from './views.ts'
 
@@ -13,6 +14,7 @@ type ConversationRow = {
   created_at: Date
   last_activity_at: Date | null
   unread_count: number
+  unread_mentions: number
   participants: string[]
   lm_id: string | null
   lm_sender_id: string | null
@@ -41,6 +43,7 @@ function toConversationView(row: ConversationRow): ConversationView {
           }
         : null,
     unreadCount: row.unread_count,
+    unreadMentions: row.unread_mentions,
   }
 }
 
@@ -58,6 +61,7 @@ export function startedConversationView(e: EventOf<'ConversationStarted'>): Conv
     updatedAt: d.startedAt,
     lastMessage: null,
     unreadCount: 0,
+    unreadMentions: 0,
   }
 }
 
@@ -65,7 +69,7 @@ export function startedConversationView(e: EventOf<'ConversationStarted'>): Conv
 // the member's window (a former member sees the last message from before they left).
 const viewSelect = (sql: Queryable) => sql`
   select c.conversation_id, c.kind, c.title, c.created_by, c.created_at,
-    cm.last_activity_at, cm.unread_count,
+    cm.last_activity_at, cm.unread_count, ${unreadMentionsColumn(sql)},
     array(
       select p.user_id from conversation_members p
       where p.conversation_id = c.conversation_id and p.left_version is null
@@ -80,7 +84,7 @@ const viewSelect = (sql: Queryable) => sql`
       m.deleted_at is not null as deleted
     from messages m
     where m.conversation_id = cm.conversation_id and m.version >= cm.joined_version
-      and m.version < coalesce(cm.left_version, 2147483647)
+      and m.version < coalesce(cm.left_version, 2147483647) and m.in_history
     order by m.version desc
     limit 1
   ) lm on true`

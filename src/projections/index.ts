@@ -2,7 +2,11 @@ import type { RecordedEvent } from '../conversation-log.ts'
 import type { Tx } from '../eventstore/sql.ts'
 import { applyConversations } from './conversations-projection.ts'
 import { applyMembers } from './members-projection.ts'
+import { applyMentions } from './mentions-projection.ts'
 import { applyMessages } from './messages-projection.ts'
+import { applyPins } from './pins-projection.ts'
+import { applyReactions } from './reactions-projection.ts'
+import { applyThreads } from './threads-projection.ts'
 
 /** A read-model table and its key (rebuild truncates it, verify compares it row by row). */
 export type ProjectionTable = { name: string; key: string[] }
@@ -42,7 +46,40 @@ export const projections: Projection[] = [
     tables: [{ name: 'messages', key: ['conversation_id', 'version'] }],
     pipelined: true,
   },
+  // After messages: the next three read the rows it writes (a thread's root, a message's version).
+  ...messageFeatureProjections(),
 ]
+
+/** Reactions, threads, mentions and pins (issue 11); bulk rules in BulkReplay's ledgers. */
+function messageFeatureProjections(): Projection[] {
+  const table = (name: string, key: string[]) => [{ name, key }]
+  return [
+    {
+      name: 'reactions',
+      apply: applyReactions,
+      tables: table('message_reactions', ['conversation_id', 'message_id', 'emoji', 'user_id']),
+      pipelined: true,
+    },
+    {
+      name: 'threads',
+      apply: applyThreads,
+      tables: table('message_threads', ['conversation_id', 'root_message_id']),
+      pipelined: true,
+    },
+    {
+      name: 'mentions',
+      apply: applyMentions,
+      tables: table('message_mentions', ['conversation_id', 'message_id', 'user_id']),
+      pipelined: true,
+    },
+    {
+      name: 'pins',
+      apply: applyPins,
+      tables: table('message_pins', ['conversation_id', 'message_id']),
+      pipelined: true,
+    },
+  ]
+}
 
 /**
  * Inline: applies freshly appended events to every read model inside the append transaction.

@@ -17,9 +17,11 @@ export async function applyMessages(tx: Tx, event: RecordedEvent): Promise<void>
       const d = event.data
       await tx`
         insert into messages (conversation_id, version, message_id, sender_id, content,
-          attachments, client_message_id, sent_at, erased)
+          attachments, client_message_id, sent_at, erased, reply_to_message_id, thread_root_id,
+          in_history)
         values (${event.streamId}, ${event.version}, ${d.messageId}, ${d.senderId}, ${d.content},
-          ${tx.json(d.attachments as never)}, ${d.clientMessageId}, ${d.sentAt}, ${event.erased})`
+          ${tx.json(d.attachments as never)}, ${d.clientMessageId}, ${d.sentAt}, ${event.erased},
+          ${d.replyToMessageId ?? null}, ${d.threadRootId ?? null}, ${inHistory(d)})`
       return
     }
     case 'MessageEdited': {
@@ -50,6 +52,10 @@ export async function applyMessages(tx: Tx, event: RecordedEvent): Promise<void>
   }
 }
 
+/** A thread reply is part of the conversation's history only when sent "also" there. */
+const inHistory = (d: { threadRootId?: string; alsoInConversation?: boolean }) =>
+  !d.threadRootId || d.alsoInConversation === true
+
 // ---- in bulk ----
 
 export type PendingMessage = {
@@ -65,6 +71,9 @@ export type PendingMessage = {
   editedAt: string | null
   deletedAt: string | null
   erased: boolean
+  replyToMessageId: string | null
+  threadRootId: string | null
+  inHistory: boolean
 }
 
 export type MessageOp =
@@ -97,6 +106,9 @@ export function bulkMessageChange(
         editedAt: null,
         deletedAt: null,
         erased: event.erased,
+        replyToMessageId: d.replyToMessageId ?? null,
+        threadRootId: d.threadRootId ?? null,
+        inHistory: inHistory(d),
       }
       return { kind: 'insert', row }
     }
@@ -150,13 +162,16 @@ export async function insertMessages(tx: Tx, rows: PendingMessage[]) {
   if (rows.length === 0) return
   await tx`
     insert into messages (conversation_id, version, message_id, sender_id, content, attachments,
-      client_message_id, sent_at, edited_at, deleted_at, erased)
+      client_message_id, sent_at, edited_at, deleted_at, erased, reply_to_message_id,
+      thread_root_id, in_history)
     select * from unnest(${rows.map((r) => r.conversationId)}::text[],
       ${rows.map((r) => r.version)}::int[], ${rows.map((r) => r.messageId)}::text[],
       ${rows.map((r) => r.senderId)}::text[], ${rows.map((r) => r.content)}::text[],
       ${rows.map((r) => r.attachments)}::text[]::jsonb[], ${rows.map((r) => r.clientMessageId)}::text[],
       ${rows.map((r) => r.sentAt)}::timestamptz[], ${rows.map((r) => r.editedAt)}::timestamptz[],
-      ${rows.map((r) => r.deletedAt)}::timestamptz[], ${rows.map((r) => String(r.erased))}::text[]::bool[])`
+      ${rows.map((r) => r.deletedAt)}::timestamptz[], ${rows.map((r) => String(r.erased))}::text[]::bool[],
+      ${rows.map((r) => r.replyToMessageId)}::text[], ${rows.map((r) => r.threadRootId)}::text[],
+      ${rows.map((r) => String(r.inHistory))}::text[]::bool[])`
 }
 
 /**

@@ -1,9 +1,10 @@
 import type { Attachment, EventOf } from '../domain/events.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 import type { Membership } from './members.ts'
+import { type MessageExtrasRow, messageExtrasColumns, toExtrasView } from './message-extras.ts'
 import type { MessageView } from './views.ts'
 
-export type MessageRow = {
+export type MessageRow = MessageExtrasRow & {
   message_id: string
   conversation_id: string
   version: number
@@ -32,6 +33,7 @@ export function toMessageView(row: MessageRow): MessageView {
     editedAt: isoOrNull(row.edited_at),
     deletedAt: isoOrNull(row.deleted_at),
     readByOther: row.read_by_other,
+    ...toExtrasView(row),
   }
 }
 
@@ -54,13 +56,19 @@ export function sentMessageView(
     editedAt: null,
     deletedAt: null,
     readByOther: kind === 'direct' ? false : null,
+    reactions: [],
+    replyTo: null,
+    threadRootId: d.threadRootId ?? null,
+    thread: null,
+    mentions: [...(d.mentions ?? [])].sort(),
   }
 }
 
-/** A message as every participant sees it; null if there is no such message. */
+/** A message as `viewerId` (or, when null, every participant) sees it; null if none. */
 export async function getMessageView(
   sql: Queryable,
   messageId: string,
+  viewerId: string | null = null,
 ): Promise<MessageView | null> {
   const [row] = await sql<MessageRow[]>`
     select m.message_id, m.conversation_id, m.version, m.sender_id, m.content, m.attachments,
@@ -69,7 +77,7 @@ export async function getMessageView(
         select 1 from conversation_members o
         where o.conversation_id = m.conversation_id and o.user_id <> m.sender_id
           and o.read_up_to_version >= m.version
-      ) end as read_by_other
+      ) end as read_by_other, ${messageExtrasColumns(sql, viewerId)}
     from messages m join conversations c on c.conversation_id = m.conversation_id
     where m.message_id = ${messageId}
     limit 1`
@@ -106,6 +114,8 @@ export async function listMessages(
     limit: number
     before?: number | null
     after?: number | null
+    /** Whose `me` the reactions show. */
+    viewerId?: string | null
   },
 ): Promise<MessagePage> {
   const { conversationId, window, limit } = options
@@ -123,9 +133,10 @@ export async function listMessages(
       m.client_message_id, m.sent_at, m.edited_at, m.deleted_at,
       case when (select kind from conv) = 'direct' then exists (
         select 1 from markers o where o.user_id <> m.sender_id and o.read_up_to_version >= m.version
-      ) end as read_by_other
+      ) end as read_by_other, ${messageExtrasColumns(sql, options.viewerId ?? null)}
     from messages m
     where m.conversation_id = ${conversationId} and m.version >= ${lower} and m.version < ${upper}
+      and m.in_history
     order by ${ascending ? sql`m.version asc` : sql`m.version desc`}
     limit ${limit + 1}`
   const items = rows.slice(0, limit).map(toMessageView)
@@ -170,9 +181,9 @@ export async function listMessagesOfMember(
         then exists (
           select 1 from markers o
           where o.user_id <> m.sender_id and o.read_up_to_version >= m.version
-        ) end as read_by_other
+        ) end as read_by_other, ${messageExtrasColumns(sql, userId)}
     from messages m
-    where m.conversation_id = ${conversationId}
+    where m.conversation_id = ${conversationId} and m.in_history
       and m.version >= (select joined_version from me)
       and m.version < (select left_version from me)
       ${

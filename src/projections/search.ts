@@ -1,4 +1,5 @@
 import type { Queryable } from '../eventstore/sql.ts'
+import { messageExtrasColumns } from './message-extras.ts'
 import { type MessageRow, toMessageView } from './messages.ts'
 import { websearchText } from './search-query.ts'
 import type { MessageView } from './views.ts'
@@ -39,8 +40,8 @@ export async function searchMessages(
     ), matches as materialized (
       -- one GIN scan for the words in these conversations, ranked once
       select m.message_id, m.conversation_id, m.version, m.sender_id, m.content, m.attachments,
-        m.client_message_id, m.sent_at, m.edited_at, m.deleted_at,
-        ts_rank(m.search, websearch_to_tsquery('simple', ${query})) as rank
+        m.client_message_id, m.sent_at, m.edited_at, m.deleted_at, m.reply_to_message_id,
+        m.thread_root_id, ts_rank(m.search, websearch_to_tsquery('simple', ${query})) as rank
       from messages m
       where numnode(websearch_to_tsquery('simple', ${query})) > 0
         and m.search @@ (
@@ -69,7 +70,7 @@ export async function searchMessages(
         select 1 from conversation_members o
         where o.conversation_id = p.conversation_id and o.user_id <> p.sender_id
           and o.read_up_to_version >= p.version
-      ) end as read_by_other,
+      ) end as read_by_other, ${messageExtrasColumns(sql, userId, 'p')},
       ts_headline('simple',
         replace(replace(replace(p.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
         websearch_to_tsquery('simple', ${query}), ${HEADLINE_OPTIONS}) as snippet

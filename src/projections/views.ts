@@ -1,4 +1,5 @@
 import type { Attachment } from '../domain/events.ts'
+import type { MessageExtrasView } from './message-extras.ts'
 
 /** A message as REST and WebSocket clients see it. */
 export type MessageView = {
@@ -14,7 +15,7 @@ export type MessageView = {
   deletedAt: string | null
   /** Direct conversations: whether the other participant has read it (null in groups). */
   readByOther?: boolean | null
-}
+} & MessageExtrasView
 
 export type LastMessageView = {
   id: string
@@ -36,4 +37,6 @@ export type ConversationView = {
   updatedAt: string
   lastMessage: LastMessageView | null
   unreadCount: number
+  /** Unread messages that mention the member (after their read marker). */
+  unreadMentions: number
 }

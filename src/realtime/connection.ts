@@ -92,7 +92,7 @@ export class Connection {
   sendEvent(out: OutgoingEvent): void {
     if (this.lastCursor && !isAfter(out.cursor, this.lastCursor)) return
     this.lastCursor = out.cursor
-    this.sendText(out.text(this.joined.has(out.event.streamId)))
+    this.sendText(out.text(this.joined.has(out.event.streamId), this.user.id))
   }
 
   /** It has a backlog to receive: live events are held until `finishCatchUp`. */

@@ -2,6 +2,7 @@ import type { RecordedEvent } from '../conversation-log.ts'
 import type { LogCursor } from '../eventstore/event-store.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 import { startedConversationView } from '../projections/conversations.ts'
+import { type ReplyPreview, replyPreviews } from '../projections/message-extras.ts'
 import { getMessageView, sentMessageView } from '../projections/messages.ts'
 import type { MessageView } from '../projections/views.ts'
 import type { EventFrame } from './protocol.ts'
@@ -19,20 +20,29 @@ export class OutgoingEvent {
     return this.event
   }
 
-  /** The frame for one connection: a new message is `new_message` only where it was joined. */
-  text(joinedConversation: boolean): string {
+  /**
+   * The frame for one connection: a new message is `new_message` only where it was joined;
+   * a `message_notification` to a user the message mentions carries `mentioned: true`.
+   */
+  text(joinedConversation: boolean, userId?: string): string {
     const type =
       this.frame.type === 'new_message' && !joinedConversation
         ? 'message_notification'
         : this.frame.type
-    let text = this.texts.get(type)
+    const mentioned =
+      type === 'message_notification' && userId !== undefined && mentions(this.frame, userId)
+    const key = mentioned ? `${type}+mentioned` : type
+    let text = this.texts.get(key)
     if (text === undefined) {
-      text = JSON.stringify({ ...this.frame, type })
-      this.texts.set(type, text)
+      text = JSON.stringify({ ...this.frame, type, ...(mentioned ? { mentioned: true } : {}) })
+      this.texts.set(key, text)
     }
     return text
   }
 }
+
+const mentions = (frame: EventFrame, userId: string) =>
+  frame.type === 'new_message' && frame.message.mentions.includes(userId)
 
 export type KindOf = (conversationId: string) => 'direct' | 'group' | null
 
@@ -49,10 +59,14 @@ export async function prepareEvents(
   // a conversation started in this batch is not in the membership cache yet
   const kinds = new Map<string, 'direct' | 'group'>()
   const edited = new Set<string>()
+  const quoted = new Set<string>()
   for (const e of events) {
     if (e.type === 'ConversationStarted') kinds.set(e.streamId, e.data.kind)
     else if (e.type === 'MessageEdited') edited.add(e.data.messageId)
+    else if (e.type === 'MessageSent' && e.data.replyToMessageId)
+      quoted.add(e.data.replyToMessageId)
   }
+  const previews = await replyPreviews(sql, [...quoted])
   const views = new Map<string, MessageView>()
   for (const id of edited) {
     const view = await getMessageView(sql, id)
@@ -60,7 +74,7 @@ export async function prepareEvents(
   }
   const kindOfAny: KindOf = (id) => kinds.get(id) ?? kindOf(id)
   return events.map((e) => {
-    const frame = toFrame(e, views, kindOfAny)
+    const frame = toFrame(e, views, kindOfAny, previews)
     return frame ? new OutgoingEvent(e, frame) : null
   })
 }
@@ -69,6 +83,7 @@ function toFrame(
   e: RecordedEvent,
   edited: Map<string, MessageView>,
   kindOf: KindOf,
+  previews: Map<string, ReplyPreview>,
 ): EventFrame | null {
   const base = { position: e.position, conversationId: e.streamId }
   switch (e.type) {
@@ -78,7 +93,10 @@ function toFrame(
       return {
         ...base,
         type: 'new_message',
-        message: sentMessageView(e.data, kindOf(e.streamId)),
+        message: {
+          ...sentMessageView(e.data, kindOf(e.streamId)),
+          replyTo: previews.get(e.data.replyToMessageId ?? '') ?? null,
+        },
       }
     case 'MessageEdited': {
       const message = edited.get(e.data.messageId)
@@ -100,9 +118,27 @@ function toFrame(
       return { ...base, type: 'participant_left', userId: e.data.userId }
     case 'UserContentErased':
       return null
+    case 'ReactionAdded':
+    case 'ReactionRemoved': {
+      const type = e.type === 'ReactionAdded' ? 'reaction_added' : 'reaction_removed'
+      const { messageId, emoji, userId } = e.data
+      return { ...base, type, messageId, emoji, userId }
+    }
+    case 'MessagePinned':
+      return {
+        ...base,
+        type: 'message_pinned',
+        ...pick(e.data, 'messageId', 'pinnedBy', 'pinnedAt'),
+      }
+    case 'MessageUnpinned':
+      return { ...base, type: 'message_unpinned', ...pick(e.data, 'messageId', 'unpinnedBy') }
     default: {
       const _exhaustive: never = e
       throw new Error(`no frame for ${JSON.stringify(_exhaustive)}`)
     }
   }
+}
+
+function pick<T extends object, K extends keyof T>(o: T, ...keys: K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>
 }

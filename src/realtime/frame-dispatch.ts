@@ -2,6 +2,7 @@ import type { AppContext } from '../application/context.ts'
 import * as useCases from '../application/use-cases.ts'
 import type { Connection } from './connection.ts'
 import { FrameError } from './frames.ts'
+import { dispatchMessageFeature } from './message-feature-frames.ts'
 import type { ClientFrame, FrameRef } from './protocol.ts'
 
 type SignalKind = 'typing' | 'stop' | 'join' | 'leave'
@@ -46,6 +47,10 @@ export async function dispatchFrame(
         content: frame.content,
         attachments: frame.attachments,
         clientMessageId: frame.clientMessageId ?? null,
+        replyToMessageId: frame.replyToMessageId ?? null,
+        threadRootId: frame.threadRootId ?? null,
+        alsoInConversation: frame.alsoInConversation ?? false,
+        ...(frame.mentions === undefined ? {} : { mentions: frame.mentions }),
       })
       conn.send({
         type: 'ack',
@@ -105,6 +110,19 @@ export async function dispatchFrame(
         await requireMember(frame.conversationId)
       }
       conn.send({ type: 'ack', ...ref(frame.id), conversationId: frame.conversationId })
+      return
+    }
+    case 'add_reaction':
+    case 'remove_reaction':
+    case 'pin_message':
+    case 'unpin_message': {
+      const outcome = await dispatchMessageFeature(deps.app, caller, frame)
+      conn.send({
+        type: 'ack',
+        ...ref(frame.id),
+        conversationId: outcome.conversationId,
+        position: outcome.position,
+      })
       return
     }
     default: {

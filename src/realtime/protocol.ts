@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { attachmentSchema } from '../domain/events.ts'
 import type { ConversationView, MessageView } from '../projections/views.ts'
+import { messageFeatureFrameSchemas, messageLinkFrameFields } from './message-feature-frames.ts'
 
 /** Close codes of the stream (besides 1001 going away and 1009 frame too big). */
 export const CloseCode = {
@@ -30,6 +31,7 @@ export const clientFrameSchemas = {
       content: z.string().max(20_000).nullable().optional(),
       attachments: z.array(attachmentSchema).max(50).optional(),
       clientMessageId: z.string().min(1).max(128).optional(),
+      ...messageLinkFrameFields,
     })
     .refine((f) => f.conversationId !== undefined || f.receiverId !== undefined, {
       message: 'conversationId or receiverId is required',
@@ -42,6 +44,7 @@ export const clientFrameSchemas = {
   leave_conversation: z.object(conversationOnly),
   join_personal_room: z.object({ id: frameId }),
   ping: z.object({ id: frameId }),
+  ...messageFeatureFrameSchemas,
 } as const
 
 export type ClientFrameType = keyof typeof clientFrameSchemas
@@ -62,6 +65,14 @@ export type EventFrame = { position: number; conversationId: string } & (
   | { type: 'messages_read'; userId: string; upToMessageId: string; readAt: string }
   | { type: 'conversation_started'; conversation: ConversationView }
   | { type: 'participant_added' | 'participant_left'; userId: string }
+  | {
+      type: 'reaction_added' | 'reaction_removed'
+      messageId: string
+      emoji: string
+      userId: string
+    }
+  | { type: 'message_pinned'; messageId: string; pinnedBy: string; pinnedAt: string }
+  | { type: 'message_unpinned'; messageId: string; unpinnedBy: string }
 )
 
 /** Ephemeral server frames: never logged, no position. */

@@ -441,6 +441,103 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/chat/messages/{id}/reactions/{emoji}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who reacted with this emoji, in the order they did */
+        get: operations["listReactors"];
+        /**
+         * Add your reaction (a repeat changes nothing)
+         * @description At most 50 different reactions per message (409 `limit_reached` beyond).
+         */
+        put: operations["addReaction"];
+        post?: never;
+        /** Remove your reaction (nothing happens when there is none) */
+        delete: operations["removeReaction"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chat/messages/{id}/thread": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A thread's replies, oldest first
+         * @description Keyset paging as in the history: `nextCursor` is the id of the last reply of the page; pass it as `cursor`. Thread replies are not in the history page unless sent with `alsoInConversation: true`.
+         */
+        get: operations["getThread"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chat/conversations/{id}/pins/{messageId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Pin a message (a repeat changes nothing)
+         * @description At most 50 pins per conversation (409 `limit_reached` beyond).
+         */
+        put: operations["pinMessage"];
+        post?: never;
+        /** Unpin a message (nothing happens when it is not pinned) */
+        delete: operations["unpinMessage"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chat/conversations/{id}/pins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The pinned messages, newest pin first, with who pinned them and when */
+        get: operations["listPins"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chat/mentions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Messages that mention you, newest first */
+        get: operations["listMentions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -581,6 +678,13 @@ export interface components {
             deletedAt: string | null;
             /** @description Direct conversations: the other participant has read it */
             readByOther?: boolean | null;
+            /** @description Ordered by first use; `me`: you reacted (always false in WebSocket frames) */
+            reactions: components["schemas"]["ReactionSummary"][];
+            replyTo: components["schemas"]["ReplyPreview"];
+            /** @description The thread this message replies in */
+            threadRootId: string | null;
+            thread: components["schemas"]["ThreadSummary"];
+            mentions: string[];
         };
         Attachment: {
             /** Format: uri */
@@ -589,6 +693,26 @@ export interface components {
             mimeType: string;
             size: number;
         };
+        ReactionSummary: {
+            emoji: string;
+            count: number;
+            me: boolean;
+        };
+        ReplyPreview: {
+            id: string;
+            senderId: string;
+            /** @description At most 200 characters; null when deleted */
+            preview: string | null;
+            deleted: boolean;
+        } | null;
+        /** @description On a thread root */
+        ThreadSummary: {
+            replyCount: number;
+            /** Format: date-time */
+            lastReplyAt: string;
+            /** @description The root's sender, then everyone who replied or was mentioned in a reply */
+            participants: string[];
+        } | null;
         Conversation: {
             id: string;
             /** @enum {string} */
@@ -605,6 +729,8 @@ export interface components {
             updatedAt: string;
             lastMessage: components["schemas"]["LastMessage"];
             unreadCount: number;
+            /** @description Unread messages that mention you (after your read marker) */
+            unreadMentions: number;
         };
         LastMessage: {
             id: string;
@@ -626,6 +752,14 @@ export interface components {
             content?: string | null;
             attachments?: components["schemas"]["AttachmentInput"][];
             clientMessageId?: string | null;
+            /** @description Quote reply: a message of the same conversation */
+            replyToMessageId?: string;
+            /** @description Thread reply: a top-level message of the same conversation */
+            threadRootId?: string;
+            /** @description A thread reply that also appears in the conversation history */
+            alsoInConversation?: boolean;
+            /** @description User ids of participants (at most 50) */
+            mentions?: string[];
         };
         AttachmentInput: {
             /** Format: uri */
@@ -642,6 +776,12 @@ export interface components {
             participantId?: string;
             participantIds?: string[];
             title?: string;
+        };
+        Pin: {
+            message: components["schemas"]["Message"];
+            pinnedBy: string;
+            /** Format: date-time */
+            pinnedAt: string;
         };
     };
     responses: never;
@@ -1573,8 +1713,8 @@ export interface operations {
             content: {
                 "application/json": {
                     url: string;
-                    /** @description Types to deliver (null or absent: all): notification.created, ConversationStarted, MessageSent, MessageEdited, MessageDeleted, MessagesRead, ParticipantAdded, ParticipantLeft, UserContentErased */
-                    eventTypes?: ("notification.created" | "ConversationStarted" | "MessageSent" | "MessageEdited" | "MessageDeleted" | "MessagesRead" | "ParticipantAdded" | "ParticipantLeft" | "UserContentErased")[] | null;
+                    /** @description Types to deliver (null or absent: all): notification.created, ConversationStarted, MessageSent, MessageEdited, MessageDeleted, MessagesRead, ParticipantAdded, ParticipantLeft, UserContentErased, ReactionAdded, ReactionRemoved, MessagePinned, MessageUnpinned */
+                    eventTypes?: ("notification.created" | "ConversationStarted" | "MessageSent" | "MessageEdited" | "MessageDeleted" | "MessagesRead" | "ParticipantAdded" | "ParticipantLeft" | "UserContentErased" | "ReactionAdded" | "ReactionRemoved" | "MessagePinned" | "MessageUnpinned")[] | null;
                     description?: string | null;
                 };
             };
@@ -1892,8 +2032,8 @@ export interface operations {
             content: {
                 "application/json": {
                     url?: string;
-                    /** @description Types to deliver (null or absent: all): notification.created, ConversationStarted, MessageSent, MessageEdited, MessageDeleted, MessagesRead, ParticipantAdded, ParticipantLeft, UserContentErased */
-                    eventTypes?: ("notification.created" | "ConversationStarted" | "MessageSent" | "MessageEdited" | "MessageDeleted" | "MessagesRead" | "ParticipantAdded" | "ParticipantLeft" | "UserContentErased")[] | null;
+                    /** @description Types to deliver (null or absent: all): notification.created, ConversationStarted, MessageSent, MessageEdited, MessageDeleted, MessagesRead, ParticipantAdded, ParticipantLeft, UserContentErased, ReactionAdded, ReactionRemoved, MessagePinned, MessageUnpinned */
+                    eventTypes?: ("notification.created" | "ConversationStarted" | "MessageSent" | "MessageEdited" | "MessageDeleted" | "MessagesRead" | "ParticipantAdded" | "ParticipantLeft" | "UserContentErased" | "ReactionAdded" | "ReactionRemoved" | "MessagePinned" | "MessageUnpinned")[] | null;
                     description?: string | null;
                     paused?: boolean;
                 };
@@ -2566,6 +2706,8 @@ export interface operations {
             content: {
                 "application/json": {
                     content: string;
+                    /** @description Replaces the mentions when given */
+                    mentions?: string[];
                 };
             };
         };
@@ -2617,7 +2759,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The message is deleted */
+            /** @description The message is deleted, or a limit (reactions, pins) is reached */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3421,7 +3563,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The total */
+            /** @description The total, and how many of them mention you */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3429,6 +3571,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         total: number;
+                        mentions: number;
                     };
                 };
             };
@@ -3484,6 +3627,625 @@ export interface operations {
                             unreadCount: number;
                         }[];
                     };
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unavailable: the database is unreachable, the server is shutting down, or a command met too much contention. Retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listReactors: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The `nextCursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+                /** @description One emoji (URL-encoded) or a shortcode such as `:thumbsup:` */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            userId: string;
+                            /** Format: date-time */
+                            reactedAt: string;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unavailable: the database is unreachable, the server is shutting down, or a command met too much contention. Retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    addReaction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description One emoji (URL-encoded) or a shortcode such as `:thumbsup:` */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message as you see it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        message: components["schemas"]["Message"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The message is deleted, or a limit (reactions, pins) is reached */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many messages; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unavailable: the database is unreachable, the server is shutting down, or a command met too much contention. Retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    removeReaction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description One emoji (URL-encoded) or a shortcode such as `:thumbsup:` */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message as you see it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        message: components["schemas"]["Message"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The message is deleted, or a limit (reactions, pins) is reached */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unavailable: the database is unreachable, the server is shutting down, or a command met too much contention. Retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getThread: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of replies */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Message"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unavailable: the database is unreachable, the server is shutting down, or a command met too much contention. Retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    pinMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                messageId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pins, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Pin"][];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The message is deleted, or a limit (reactions, pins) is reached */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unavailable: the database is unreachable, the server is shutting down, or a command met too much contention. Retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unpinMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                messageId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pins, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Pin"][];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unavailable: the database is unreachable, the server is shutting down, or a command met too much contention. Retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPins: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pins, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Pin"][];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unavailable: the database is unreachable, the server is shutting down, or a command met too much contention. Retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listMentions: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The `nextCursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of messages */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Message"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Missing, invalid or expired token */

@@ -13,13 +13,21 @@ type Logged<T extends string, P> = { type: T; position: number; conversationId: 
 /** Frames that carry a logged event, in log order, each with its position. */
 export type EventFrames = {
   new_message: Logged<'new_message', { message: Message }>
-  message_notification: Logged<'message_notification', { message: Message }>
+  /** `mentioned: true` when the message mentions the user it is sent to. */
+  message_notification: Logged<'message_notification', { message: Message; mentioned?: boolean }>
   message_edited: Logged<'message_edited', { message: Message }>
   message_deleted: Logged<'message_deleted', { messageId: string }>
   messages_read: Logged<'messages_read', { userId: string; upToMessageId: string; readAt: string }>
   conversation_started: Logged<'conversation_started', { conversation: Conversation }>
   participant_added: Logged<'participant_added', { userId: string }>
   participant_left: Logged<'participant_left', { userId: string }>
+  reaction_added: Logged<'reaction_added', { messageId: string; emoji: string; userId: string }>
+  reaction_removed: Logged<'reaction_removed', { messageId: string; emoji: string; userId: string }>
+  message_pinned: Logged<
+    'message_pinned',
+    { messageId: string; pinnedBy: string; pinnedAt: string }
+  >
+  message_unpinned: Logged<'message_unpinned', { messageId: string; unpinnedBy: string }>
 }
 
 type Signal<T extends string> = { type: T; conversationId: string; userId: string }
@@ -68,6 +76,14 @@ export type SendMessageInput = {
   attachments?: Attachment[]
   /** Makes the send idempotent; the SDK picks one when it is not given. */
   clientMessageId?: string
+  /** A quote reply to this message (of the same conversation). */
+  replyToMessageId?: string
+  /** A reply in the thread of this top-level message. */
+  threadRootId?: string
+  /** With `threadRootId`: shown in the conversation's history too. */
+  alsoInConversation?: boolean
+  /** User ids mentioned (participants, at most 50). */
+  mentions?: string[]
 }
 
 /** Close codes the server uses (besides 1001 going away and 1009 frame too big). */

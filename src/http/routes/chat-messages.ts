@@ -17,6 +17,7 @@ import {
   text,
 } from './chat-schemas.ts'
 import { type ChatApp, callerOf } from './chat-support.ts'
+import { messageLinksInput } from './message-features-schemas.ts'
 
 const sendResponse = z.object({ message: MessageSchema, conversation: ConversationSchema })
 
@@ -61,7 +62,14 @@ const edit = createRoute({
     body: {
       required: true,
       content: {
-        'application/json': { schema: z.object({ content: text().max(MAX_CONTENT_LENGTH) }) },
+        'application/json': {
+          schema: z.object({
+            content: text().max(MAX_CONTENT_LENGTH),
+            mentions: messageLinksInput.mentions.openapi({
+              description: 'Replaces the mentions when given',
+            }),
+          }),
+        },
       },
     },
   },
@@ -120,7 +128,7 @@ export function messageRoutes(app: ChatApp, services: Services) {
       )
     }
     const [message, conversation] = await Promise.all([
-      getMessageView(sql, outcome.messageId),
+      getMessageView(sql, outcome.messageId, user.id),
       getConversationView(sql, outcome.conversationId, user.id),
     ])
     if (!message || !conversation) throw notFound('Conversation')
@@ -129,9 +137,13 @@ export function messageRoutes(app: ChatApp, services: Services) {
 
   app.openapi(edit, async (c) => {
     const { id } = c.req.valid('param')
-    const { content } = c.req.valid('json')
-    await useCases.editMessage(services.app, callerOf(c), { messageId: id, content })
-    const message = await getMessageView(sql, id)
+    const { content, mentions } = c.req.valid('json')
+    await useCases.editMessage(services.app, callerOf(c), {
+      messageId: id,
+      content,
+      ...(mentions === undefined ? {} : { mentions }),
+    })
+    const message = await getMessageView(sql, id, c.get('user').id)
     if (!message) throw notFound('Message')
     return c.json({ message }, 200)
   })

@@ -3,6 +3,7 @@ import { MAX_CLIENT_MESSAGE_ID_LENGTH, MAX_TITLE_LENGTH } from '../../domain/con
 import { attachmentSchema } from '../../domain/events.ts'
 import { MAX_ATTACHMENTS, MAX_CONTENT_LENGTH } from '../../domain/message-body.ts'
 import { isPrintable, isStorable, isStorableTime } from '../../domain/safe-text.ts'
+import { messageExtrasSchema, messageLinksInput } from './message-features-schemas.ts'
 
 /** Free text (content, titles): anything PostgreSQL can store. */
 export const text = () => z.string().refine(isStorable, 'contains a NUL or an unpaired surrogate')
@@ -63,6 +64,7 @@ export const MessageSchema = z
       .nullable()
       .optional()
       .openapi({ description: 'Direct conversations: the other participant has read it' }),
+    ...messageExtrasSchema,
   })
   .openapi('Message')
 
@@ -90,6 +92,10 @@ export const ConversationSchema = z
     updatedAt: z.string().openapi({ format: 'date-time', description: 'Last activity' }),
     lastMessage: LastMessageSchema.nullable(),
     unreadCount: z.number().int(),
+    unreadMentions: z
+      .number()
+      .int()
+      .openapi({ description: 'Unread messages that mention you (after your read marker)' }),
   })
   .openapi('Conversation')
 
@@ -136,6 +142,7 @@ export const sendBody = z
     content: text().max(MAX_CONTENT_LENGTH).nullable().optional(),
     attachments: z.array(attachmentInput).max(MAX_ATTACHMENTS).optional(),
     clientMessageId: clientMessageIdSchema.nullable().optional(),
+    ...messageLinksInput,
   })
   .refine((b) => (b.receiverId === undefined) !== (b.conversationId === undefined), {
     message: 'give either receiverId or conversationId',
@@ -168,7 +175,7 @@ export const errors = {
   401: errorResponse('Missing, invalid or expired token'),
   403: errorResponse('A participant who may not do this'),
   404: errorResponse('Not found, or not a participant (the two are not told apart)'),
-  409: errorResponse('The message is deleted'),
+  409: errorResponse('The message is deleted, or a limit (reactions, pins) is reached'),
   413: errorResponse('The body is larger than 64 KiB'),
   415: errorResponse('The body is not sent as application/json'),
   429: errorResponse('Too many messages; see Retry-After'),

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { Env } from '../../edge/env.ts'
 import { unreadByConversation, unreadTotal } from '../../projections/conversations.ts'
+import { unreadMentionsTotal } from '../../projections/mentions.ts'
 import { type SearchCursor, searchMessages } from '../../projections/search.ts'
 import type { Services } from '../../services.ts'
 import { decodeCursor, encodeCursor } from '../cursor.ts'
@@ -74,7 +75,13 @@ const unreadCount = createRoute({
   tags: ['unread'],
   summary: 'Your unread messages over all your conversations',
   security,
-  responses: { 200: json(z.object({ total: z.number().int() }), 'The total'), 401: errors[401] },
+  responses: {
+    200: json(
+      z.object({ total: z.number().int(), mentions: z.number().int() }),
+      'The total, and how many of them mention you',
+    ),
+    401: errors[401],
+  },
 })
 
 const unread = createRoute({
@@ -135,7 +142,12 @@ export function searchRoutes(app: ChatApp, services: Services) {
 
   app.openapi(unreadCount, async (c) => {
     const userId = c.get('user').id
-    return c.json({ total: await unreadTotal(await services.reads.readerFor(userId), userId) }, 200)
+    const reader = await services.reads.readerFor(userId)
+    const [total, mentions] = await Promise.all([
+      unreadTotal(reader, userId),
+      unreadMentionsTotal(reader, userId),
+    ])
+    return c.json({ total, mentions }, 200)
   })
 
   app.openapi(unread, async (c) => {

@@ -3,6 +3,7 @@ import type { Env } from '../../edge/env.ts'
 import { requireAuth } from '../../edge/require-auth.ts'
 import type { Services } from '../../services.ts'
 import { conversationRoutes } from './chat-conversations.ts'
+import { messageFeatureRoutes } from './chat-message-features.ts'
 import { messageRoutes } from './chat-messages.ts'
 import { searchRoutes } from './chat-search.ts'
 
@@ -17,5 +18,6 @@ export const chatRoutes = (services: Services) =>
     messageRoutes(chat, services)
     conversationRoutes(chat, services)
     searchRoutes(chat, services)
+    messageFeatureRoutes(chat, services)
     app.route('/api/chat', chat)
   }
