@@ -10,11 +10,16 @@ const defaultDir = new URL('../../migrations/', import.meta.url)
  */
 export async function migrate(sql: Sql, dir: URL = defaultDir): Promise<string[]> {
   const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort()
-  await sql`
-    create table if not exists schema_migrations (
-      name text primary key,
-      applied_at timestamptz not null default now()
-    )`.catch(ignoreDuplicateCreate)
+  // under the same lock as the files: two processes racing on `create table if not exists`
+  // could both pass its existence check, and the loser would fail ("type already exists")
+  await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext(current_schema() || ':migrations'))`
+    await tx`
+      create table if not exists schema_migrations (
+        name text primary key,
+        applied_at timestamptz not null default now()
+      )`
+  })
   const applied: string[] = []
   for (const name of files) {
     const body = await readFile(new URL(name, dir), 'utf8')
@@ -37,11 +42,4 @@ export async function pendingMigrations(sql: Sql, dir: URL = defaultDir): Promis
   const rows = await sql<{ name: string }[]>`select name from schema_migrations`
   const done = new Set(rows.map((r) => r.name))
   return files.filter((f) => !done.has(f))
-}
-
-// Two processes racing on `create table if not exists` can both pass the existence check; the
-// loser gets a unique violation on the catalog, which means the table is there.
-function ignoreDuplicateCreate(error: { code?: string }) {
-  if (error.code === '23505' || error.code === '42P07') return
-  throw error
 }
