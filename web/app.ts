@@ -87,7 +87,7 @@ async function loadConversations() {
 }
 
 function titleOf(c: Conversation, me: string): string {
-  return c.title ?? (c.participants.filter((p) => p !== me).join(', ') || me)
+  return c.title ?? (c.participantIds.filter((p) => p !== me).join(', ') || me)
 }
 
 function renderConversations() {
@@ -167,7 +167,7 @@ function show(message: Message) {
   if (message.senderId === s.me) {
     const mark = document.createElement('span')
     mark.className = 'state'
-    mark.textContent = message.readByOther ? 'read' : 'sent'
+    mark.textContent = message.status ?? (message.readByOther ? 'read' : 'sent')
     li.append(mark)
   }
   const list = $('messages')

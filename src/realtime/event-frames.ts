@@ -118,6 +118,24 @@ function toFrame(
       return { ...base, type: 'participant_left', userId: e.data.userId }
     case 'UserContentErased':
       return null
+    case 'ConversationRenamed':
+      return {
+        ...base,
+        type: 'conversation_updated',
+        title: e.data.title,
+        updatedBy: e.data.renamedBy,
+        updatedAt: e.data.renamedAt,
+      }
+    case 'ParticipantRemoved':
+      return { ...base, type: 'participant_removed', ...pick(e.data, 'userId', 'removedBy') }
+    case 'ParticipantRoleChanged':
+      return { ...base, type: 'role_changed', ...pick(e.data, 'userId', 'role', 'changedBy') }
+    case 'MessagesDelivered':
+      return {
+        ...base,
+        type: 'messages_delivered',
+        ...pick(e.data, 'userId', 'upToMessageId', 'deliveredAt'),
+      }
     case 'ReactionAdded':
     case 'ReactionRemoved': {
       const type = e.type === 'ReactionAdded' ? 'reaction_added' : 'reaction_removed'

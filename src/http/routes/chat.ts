@@ -5,6 +5,7 @@ import type { Services } from '../../services.ts'
 import { conversationRoutes } from './chat-conversations.ts'
 import { messageFeatureRoutes } from './chat-message-features.ts'
 import { messageRoutes } from './chat-messages.ts'
+import { moderationRoutes } from './chat-moderation.ts'
 import { searchRoutes } from './chat-search.ts'
 
 /**
@@ -17,6 +18,7 @@ export const chatRoutes = (services: Services) =>
     chat.use('*', requireAuth(services.verifyToken))
     messageRoutes(chat, services)
     conversationRoutes(chat, services)
+    moderationRoutes(chat, services)
     searchRoutes(chat, services)
     messageFeatureRoutes(chat, services)
     app.route('/api/chat', chat)
