@@ -66,7 +66,52 @@ const messageFeatureOps = [
   },
 ]
 
+// Roles, moderation and delivery receipts (issue 12): the actor is the group's owner (from the
+// read model) or any member, so that most of these are accepted and some refused.
+type RolesOp =
+  | {
+      op: 'moderate'
+      kind: 'rename' | 'remove' | 'role'
+      byOwner: boolean
+      conv: number
+      member: number
+      target: number
+      role: 'owner' | 'admin' | 'member'
+      title: string
+    }
+  | { op: 'deliver'; actor: string; conv: number; msg: number | null }
+const rolesOps = [
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      op: fc.constant('moderate' as const),
+      kind: fc.constantFrom('rename' as const, 'remove' as const, 'role' as const, 'role' as const),
+      byOwner: fc.boolean(),
+      conv: fc.nat(),
+      member: fc.nat(),
+      target: fc.nat(),
+      role: fc.constantFrom(
+        'owner' as const,
+        'admin' as const,
+        'admin' as const,
+        'member' as const,
+      ),
+      title: fc.constantFrom('renamed', 'Ünïcode 2', 'y'),
+    }),
+  },
+  {
+    weight: 30,
+    arbitrary: fc.record({
+      op: fc.constant('deliver' as const),
+      actor: user,
+      conv: fc.nat(),
+      msg: fc.option(fc.nat(), { nil: null }),
+    }),
+  },
+]
+
 type Op =
+  | RolesOp
   | { op: 'direct'; from: string; to: string; text: string }
   | { op: 'group'; creator: string; others: string[]; title: string }
   | { op: 'send'; from: string; member: number; conv: number; text: string }
@@ -134,6 +179,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 10, arbitrary: fc.record({ op: fc.constant('leave'), actor: user, conv: fc.nat() }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('erase'), userId: user }) },
   ...messageFeatureOps,
+  ...rolesOps,
 )
 
 type World = {
@@ -223,7 +269,9 @@ async function runOp(world: World, op: Op) {
     case 'add': {
       const conv = pick(world.conversations, op.conv)
       if (!conv) return
-      await exec(op.actor, { type: 'AddParticipant', conversationId: conv.id, userId: op.userId })
+      // half of the time by the owner (members may not add)
+      const actor = op.userId < op.actor ? ((await ownerOf(conv.id)) ?? op.actor) : op.actor
+      await exec(actor, { type: 'AddParticipant', conversationId: conv.id, userId: op.userId })
       conv.members.add(op.userId)
       return
     }
@@ -237,9 +285,51 @@ async function runOp(world: World, op: Op) {
     case 'erase':
       await eraseUserContentForTest(services.db.sql, op.userId, now)
       return
+    case 'deliver': {
+      const conv = pick(world.conversations, op.conv)
+      if (!conv) return
+      const inConv = world.messages.filter((m) => m.conversationId === conv.id)
+      const target = op.msg === null ? null : pick(inConv, op.msg)
+      await exec(op.actor, {
+        type: 'MarkDelivered',
+        conversationId: conv.id,
+        upToMessageId: target?.id ?? null,
+      })
+      return
+    }
+    case 'moderate': {
+      const conv = pick(world.conversations, op.conv)
+      if (!conv) return
+      const members = [...conv.members]
+      const actor = (op.byOwner ? await ownerOf(conv.id) : null) ?? pick(members, op.member)
+      const target = pick(members, op.target)
+      if (!actor || !target) return
+      const conversationId = conv.id
+      if (op.kind === 'rename') {
+        await exec(actor, { type: 'RenameConversation', conversationId, title: op.title })
+      } else if (op.kind === 'remove') {
+        await exec(actor, { type: 'RemoveParticipant', conversationId, userId: target })
+        conv.members.delete(target)
+      } else {
+        await exec(actor, {
+          type: 'ChangeParticipantRole',
+          conversationId,
+          userId: target,
+          role: op.role,
+        })
+      }
+      return
+    }
     default:
       await runMessageFeatureOp(world, op, exec, pick)
   }
+}
+
+async function ownerOf(conversationId: string): Promise<string | null> {
+  const [row] = await services.db.sql<{ user_id: string }[]>`
+    select user_id from conversation_members
+    where conversation_id = ${conversationId} and role = 'owner' and left_version is null`
+  return row?.user_id ?? null
 }
 
 async function runMessageFeatureOp(
@@ -330,6 +420,17 @@ describe('rebuild and verify', () => {
         (select count(*)::int from message_pins) as pins,
         (select count(*)::int from messages where reply_to_message_id is not null) as quotes`
     for (const [table, rows] of Object.entries(features!)) expect(rows, table).toBeGreaterThan(0)
+    const roleEvents = await services.db.sql<{ type: string; n: number }[]>`
+      select type, count(*)::int as n from events
+      where type in ('ConversationRenamed', 'ParticipantRemoved', 'ParticipantRoleChanged',
+        'MessagesDelivered')
+      group by type order by type`
+    expect(roleEvents.map((r) => r.type)).toEqual([
+      'ConversationRenamed',
+      'MessagesDelivered',
+      'ParticipantRemoved',
+      'ParticipantRoleChanged',
+    ])
 
     const before = await snapshot()
     // the set-based replay against the inline projections' rows, in many small batches (edits,
