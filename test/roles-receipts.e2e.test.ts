@@ -202,6 +202,28 @@ describe('roles and moderation over the WebSocket', () => {
   })
 })
 
+describe('a removed member resuming with since', () => {
+  it('gets what happened up to their removal, the removal, and nothing after', async () => {
+    const [a, b, c] = ['a', 'b', 'c'].map(uniqueUser) as string[]
+    const g = await group(a!, [b!, c!])
+    const first = await rt.run(a!, {
+      type: 'SendMessage',
+      conversationId: g,
+      messageId: newId(),
+      content: 'before',
+    })
+    const since = first.position!
+    const second = await rt.server.restSend(a!, { conversationId: g, content: 'still before' })
+    await call(a!, 'DELETE', `${conv(g)}/participants/${c}`)
+    await say(a!, g, 'after')
+    const wc = await rt.connect(c!, { since })
+    await wc.next('ready')
+    const seen = wc.events().filter((f) => f.conversationId === g)
+    expect(seen.map((f) => f.type)).toEqual(['message_notification', 'participant_removed'])
+    expect(seen[0]).toMatchObject({ message: { id: (second.body.message as { id: string }).id } })
+  })
+})
+
 describe('delivery receipts', () => {
   it('direct: sent, delivered, read on the sender’s views; messages_delivered to the other member; forward only', async () => {
     const [a, b, out] = ['a', 'b', 'o'].map(uniqueUser) as string[]
