@@ -178,6 +178,28 @@ export class RealtimeClient {
     await this.request('mark_as_read', { conversationId, upToMessageId }, true)
   }
 
+  /**
+   * Adds the user's reaction to a message (`emoji`: one emoji or `:shortcode:`); a repeat is a
+   * no-op, so it is resent across reconnects. Resolves with the log position once committed.
+   */
+  async addReaction(messageId: string, emoji: string): Promise<number | undefined> {
+    return (await this.request('add_reaction', { messageId, emoji }, true)).position
+  }
+
+  /** Removes the user's reaction (a no-op when absent). */
+  async removeReaction(messageId: string, emoji: string): Promise<number | undefined> {
+    return (await this.request('remove_reaction', { messageId, emoji }, true)).position
+  }
+
+  /** Pins a message of the conversation (a repeat is a no-op). */
+  async pinMessage(conversationId: string, messageId: string): Promise<number | undefined> {
+    return (await this.request('pin_message', { conversationId, messageId }, true)).position
+  }
+
+  async unpinMessage(conversationId: string, messageId: string): Promise<number | undefined> {
+    return (await this.request('unpin_message', { conversationId, messageId }, true)).position
+  }
+
   /** Says the user is typing (renew it while typing; it expires on the server). */
   async typing(conversationId: string): Promise<void> {
     await this.request('typing', { conversationId }, false)
