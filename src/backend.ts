@@ -16,6 +16,7 @@ import { realtimeRoutes } from './realtime/ws-route.ts'
 import type { Services } from './services.ts'
 import { attemptsInADay } from './webhooks/backoff.ts'
 import { WebhookDispatcher } from './webhooks/dispatcher.ts'
+import type { SendWebhook } from './webhooks/sender.ts'
 
 /**
  * The whole backend for one process, runtime-neutral: the Hono app with every route group, and
@@ -25,7 +26,11 @@ import { WebhookDispatcher } from './webhooks/dispatcher.ts'
 export async function createBackend(
   services: Services,
   upgradeWebSocket?: UpgradeWebSocket,
-  options: { assets?: WebAssets } = {},
+  options: {
+    assets?: WebAssets
+    /** How webhooks are POSTed (Node: through connections pinned to checked addresses). */
+    sendWebhook?: SendWebhook
+  } = {},
 ) {
   // fan-out through NATS needs several processes on PostgreSQL: not in embedded mode
   const { FANOUT_URL } = services.config
@@ -46,7 +51,7 @@ export async function createBackend(
     : null
   await relay?.start()
   const auditTree = await startAuditTree(services)
-  const webhooks = createWebhookDispatcher(services, hub)
+  const webhooks = createWebhookDispatcher(services, hub, options.sendWebhook)
   await webhooks.start()
   const app = createApp(services, {
     upgradeWebSocket,
@@ -94,9 +99,10 @@ export async function createBackend(
  * The webhook dispatcher of this process. Presence is this process's sockets and nobody has
  * muted anything yet: issue 12 (presence across processes, mute) replaces the two functions.
  */
-function createWebhookDispatcher(services: Services, hub: Hub) {
+function createWebhookDispatcher(services: Services, hub: Hub, send?: SendWebhook) {
   const { config, db } = services
   return new WebhookDispatcher({
+    send,
     sql: db.sql,
     writer: db.writer ?? db.sql,
     signals: db.signals,
