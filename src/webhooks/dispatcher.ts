@@ -177,6 +177,14 @@ class SubscriptionRunner {
   /** Conversations that got new rows while being sent: queued again when that send ends. */
   private readonly refill = new Set<string>()
   private rescan = true
+  /** Successful deliveries waiting to be recorded (see `recordDelivered`). */
+  private readonly delivered: {
+    id: string
+    status: number
+    resolve: (recorded: boolean) => void
+    reject: (error: unknown) => void
+  }[] = []
+  private flushing: Promise<void> | null = null
   private readonly streams = new Set<Promise<void>>()
   private running: Promise<void> | null = null
   private dirty = false
@@ -216,6 +224,7 @@ class SubscriptionRunner {
     await this.running
     await this.pumping
     await Promise.all([...this.streams])
+    await this.flushing
   }
 
   private async run(): Promise<void> {
@@ -485,21 +494,7 @@ class SubscriptionRunner {
       // no row recorded: the lease moved to another process (or an admin removed the row), so
       // this one stops sending the conversation for now rather than run ahead of the new owner
       // (it is stopped at the next lease turn, or the rescan finds what is left)
-      const [recorded] = await sql<{ n: number }[]>`
-        with d as (
-          update webhook_deliveries
-          set status = 'delivered', attempts = attempts + 1, last_attempt_at = now(),
-              last_status_code = ${outcome.status}, last_error = null, delivered_at = now()
-          where id = ${row.id} and status = 'pending'
-            and exists (select from webhook_subscriptions
-                        where id = ${id} and lease_owner = ${owner})
-          returning 1
-        ), cleared as (
-          update webhook_subscriptions set failing_since = null
-          where id = ${id} and failing_since is not null and exists (select from d)
-        )
-        select count(*)::int as n from d`
-      return recorded!.n > 0 ? null : Date.now() + 1000
+      return (await this.recordDelivered(row.id, outcome.status)) ? null : Date.now() + 1000
     }
     const attempt = row.attempts + 1
     const delay = retryDelayMs(attempt, settings.retryBaseMs)
@@ -544,6 +539,49 @@ class SubscriptionRunner {
       this.armRetry(delay)
     }
     return Date.now() + delay
+  }
+
+  /**
+   * Records a successful delivery; resolves with whether the row was recorded. Successes of all
+   * the conversations being sent are written together: one statement for those that arrive
+   * while the previous one runs (as the command batcher does with commands).
+   */
+  private recordDelivered(deliveryId: string, status: number): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.delivered.push({ id: deliveryId, status, resolve, reject })
+      this.flushing ??= this.flushDelivered().finally(() => {
+        this.flushing = null
+      })
+    })
+  }
+
+  private async flushDelivered(): Promise<void> {
+    const { sql } = this.options
+    while (this.delivered.length > 0) {
+      const batch = this.delivered.splice(0)
+      try {
+        const recorded = await sql<{ id: string }[]>`
+          with d as (
+            update webhook_deliveries w
+            set status = 'delivered', attempts = w.attempts + 1, last_attempt_at = now(),
+                last_status_code = u.code, last_error = null, delivered_at = now()
+            from unnest(${batch.map((b) => b.id)}::text[], ${batch.map((b) => b.status)}::int[])
+              as u(id, code)
+            where w.id = u.id and w.status = 'pending'
+              and exists (select from webhook_subscriptions
+                          where id = ${this.lease.id} and lease_owner = ${this.dispatcher.owner})
+            returning w.id
+          ), cleared as (
+            update webhook_subscriptions set failing_since = null
+            where id = ${this.lease.id} and failing_since is not null and exists (select from d)
+          )
+          select id from d`
+        const ids = new Set(recorded.map((r) => r.id))
+        for (const b of batch) b.resolve(ids.has(b.id))
+      } catch (error) {
+        for (const b of batch) b.reject(error)
+      }
+    }
   }
 
   /** Wakes the pump when the earliest retry is due (the dispatcher's tick is the safety net). */
