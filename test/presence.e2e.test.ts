@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import { newId } from '../src/domain/conversation-id.ts'
+import { RealtimeClient, type WebSocketConstructor } from '../src/sdk/index.ts'
 import { useRealtimeServer } from './support/realtime-fixture.ts'
 import { directConversationId, uniqueUser } from './support/realtime-server.ts'
 import type { Frame, WsClient } from './support/ws-client.ts'
@@ -109,6 +111,29 @@ describe('presence frames', () => {
     // sent in the same turn as a's frame: a ping answered after it proves c got none
     await cc.request({ type: 'ping' })
     expect(presenceFrames(cc, b).filter((f) => f.online === false)).toEqual([])
+  })
+})
+
+describe('the SDK', () => {
+  it('RealtimeClient emits presence frames', async () => {
+    const [a, b] = [uniqueUser('a'), uniqueUser('b')]
+    await directOf(a, b)
+    const client = new RealtimeClient({
+      url: rt.server.url,
+      token: () => rt.server.token(b),
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+    })
+    try {
+      await client.once('ready')
+      const online = client.once('presence')
+      const ca = await ready(a)
+      expect(await online).toEqual({ type: 'presence', userId: a, online: true, lastSeenAt: null })
+      const offline = client.once('presence')
+      await ca.close()
+      expect(await offline).toMatchObject({ userId: a, online: false })
+    } finally {
+      client.close()
+    }
   })
 })
 

@@ -16,6 +16,8 @@ export class PresenceTracker {
   /** Users announced online (some of them in their grace period). */
   private readonly online = new Set<string>()
   private readonly grace = new Map<string, ReturnType<typeof setTimeout>>()
+  /** The latest close heard of each connected user: processes report in any order. */
+  private readonly lastOff = new Map<string, string>()
 
   constructor(
     private readonly graceMs: number,
@@ -31,10 +33,15 @@ export class PresenceTracker {
     this.byProcess.get(processId)?.delete(userId)
     const processes = this.byUser.get(userId)
     if (!processes?.delete(processId)) return
-    if (processes.size === 0) {
-      this.byUser.delete(userId)
-      this.startGrace(userId, at)
+    const previous = this.lastOff.get(userId)
+    const latest = previous && previous > at ? previous : at
+    if (processes.size > 0) {
+      this.lastOff.set(userId, latest)
+      return
     }
+    this.byUser.delete(userId)
+    this.lastOff.delete(userId)
+    this.startGrace(userId, latest)
   }
 
   /** The process is gone (stopped, or found dead): its users lost their sockets there at `at`. */
@@ -86,6 +93,7 @@ export class PresenceTracker {
     this.byProcess.set(processId, users)
     users.add(userId)
     const processes = this.byUser.get(userId) ?? new Set<string>()
+    if (processes.size === 0) this.lastOff.delete(userId)
     this.byUser.set(userId, processes)
     processes.add(processId)
     const timer = this.grace.get(userId)
