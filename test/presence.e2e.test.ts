@@ -1,3 +1,4 @@
+import { io } from 'socket.io-client'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { newId } from '../src/domain/conversation-id.ts'
@@ -133,6 +134,25 @@ describe('the SDK', () => {
       expect(await offline).toMatchObject({ userId: a, online: false })
     } finally {
       client.close()
+    }
+  })
+})
+
+describe('Socket.IO', () => {
+  it('relays presence frames as presence events', async () => {
+    const [a, b] = [uniqueUser('a'), uniqueUser('b')]
+    await directOf(a, b)
+    const socket = io(rt.server.url, {
+      auth: { token: await rt.server.token(b) },
+      transports: ['websocket'],
+    })
+    try {
+      await new Promise((resolve) => socket.once('ready', resolve))
+      const online = new Promise((resolve) => socket.once('presence', resolve))
+      await ready(a)
+      expect(await online).toEqual({ type: 'presence', userId: a, online: true, lastSeenAt: null })
+    } finally {
+      socket.close()
     }
   })
 })

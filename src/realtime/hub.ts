@@ -448,10 +448,10 @@ export class Hub {
           if (member !== change.userId) viewers.add(member)
         }
       }
-      if (viewers.size === 0) continue
+      if (viewers.size === 0 || (await presence.policy.isHidden(change.userId))) continue
       const text = JSON.stringify({ type: 'presence', ...change } satisfies PresenceFrame)
       for (const viewer of viewers) {
-        if (!(await presence.visibleTo(viewer, change.userId))) continue
+        if (await presence.policy.hides(viewer, change.userId)) continue
         for (const conn of this.byUser.get(viewer) ?? []) {
           if (conn.state === 'attaching') continue
           conn.sendText(text)
