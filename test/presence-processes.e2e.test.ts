@@ -6,6 +6,7 @@ import { issueToken } from '../src/edge/auth.ts'
 import { type ChildServer, spawnServer } from './support/child-server.ts'
 import { RT_SECRET, uniqueUser } from './support/realtime-server.ts'
 import { createTestDatabase, usingPostgres } from './support/test-database.ts'
+import { type Receiver, startReceiver } from './support/webhook-receiver.ts'
 import { type Frame, WsClient } from './support/ws-client.ts'
 
 // With DATABASE_URL: two server processes on one PostgreSQL schema share presence (socket rows,
@@ -19,13 +20,17 @@ const env: Record<string, string> = {
   PRESENCE_HEARTBEAT_MS: '300',
   RATE_LIMIT_PER_SECOND: '1000',
   RATE_LIMIT_BURST: '1000',
+  WEBHOOK_ALLOW_PRIVATE: 'true',
 }
 const servers: ChildServer[] = []
 const clients: WsClient[] = []
 const cleanups: (() => Promise<unknown>)[] = []
 let db: Awaited<ReturnType<typeof createTestDatabase>> | null = null
+let receiver: Receiver
 
 beforeAll(async () => {
+  receiver = await startReceiver()
+  cleanups.push(() => receiver.close())
   if (usingPostgres) {
     db = await createTestDatabase({ max: 2 })
     cleanups.push(() => db!.close())
@@ -114,6 +119,66 @@ describe(usingPostgres ? 'presence across two processes' : 'embedded: one proces
     await expect
       .poll(() => presenceOf(first(), b, a), { timeout: 10_000 })
       .toEqual({ userId: a, online: false, lastSeenAt: offline.lastSeenAt })
+  })
+
+  it("webhooks skip users online on another process than the dispatcher's", async () => {
+    const admin = await issueToken(RT_SECRET, 'admin', { role: 'admin' })
+    const created = await fetch(`${first().url}/api/admin/webhooks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: receiver.url, eventTypes: ['notification.created'] }),
+    })
+    expect(created.status).toBe(201)
+    const { id } = (await created.json()) as { id: string }
+    // the process that delivers the subscription, and the other one
+    let dispatcher = first()
+    if (db) {
+      await expect
+        .poll(async () => {
+          const [row] = await db!.sql<{ lease_owner: string | null }[]>`
+            select lease_owner from webhook_subscriptions where id = ${id}`
+          return row?.lease_owner ?? null
+        })
+        .not.toBeNull()
+      const [row] = await db.sql<{ lease_owner: string }[]>`
+        select lease_owner from webhook_subscriptions where id = ${id}`
+      dispatcher = servers.find((s) => row!.lease_owner.endsWith(`:${s.proc.pid}`))!
+      expect(dispatcher).toBeDefined()
+    }
+    const other = servers.find((s) => s !== dispatcher) ?? dispatcher
+
+    const [a, here, away] = [uniqueUser('a'), uniqueUser('here'), uniqueUser('away')]
+    const group = await fetch(`${first().url}/api/chat/conversations`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await issueToken(RT_SECRET, a)}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ participantIds: [here, away], title: 'team' }),
+    })
+    expect(group.status).toBe(201)
+    const conversationId = ((await group.json()) as { conversation: { id: string } }).conversation
+      .id
+    // `a` on the dispatcher's process hears that `here` (on the other one) is online
+    const ca = await connect(dispatcher, a)
+    await connect(other, here)
+    await nextPresence(ca, here, true)
+    const sent = await ca.request({ type: 'send_message', conversationId, content: 'lunch?' })
+    expect(sent.type).toBe('ack')
+    await receiver.until(
+      () => receiver.accepted().some((w) => w.body.conversationId === conversationId),
+      'a notification',
+    )
+    const notified = receiver
+      .accepted()
+      .filter((w) => w.body.conversationId === conversationId)
+      .map((w) => (w.body.data as { userId: string }).userId)
+    expect(notified).toEqual([away])
+    // both rows would have been written together: one delivery row means `here` was skipped
+    const deliveries = await fetch(`${first().url}/api/admin/webhooks/${id}/deliveries`, {
+      headers: { authorization: `Bearer ${admin}` },
+    })
+    expect(((await deliveries.json()) as { items: unknown[] }).items).toHaveLength(1)
   })
 
   it('the sockets of a killed process are cleaned up and its users go offline', async () => {
