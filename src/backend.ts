@@ -38,6 +38,7 @@ export async function createBackend(
     FANOUT_URL && services.db.mode === 'postgres'
       ? await openFanout(FANOUT_URL, services.db.schema, services.log)
       : null
+  await services.presence.start()
   const hub = new Hub({ services, fanout })
   await hub.start()
   const relay = fanout
@@ -51,7 +52,7 @@ export async function createBackend(
     : null
   await relay?.start()
   const auditTree = await startAuditTree(services)
-  const webhooks = createWebhookDispatcher(services, hub, options.sendWebhook)
+  const webhooks = createWebhookDispatcher(services, options.sendWebhook)
   await webhooks.start()
   const app = createApp(services, {
     upgradeWebSocket,
@@ -88,6 +89,7 @@ export async function createBackend(
       await webhooks.stop()
       await relay?.stop()
       await hub.stop()
+      await services.presence.stop()
       await fanout?.nc.close()
       await auditTree.keeper.stop()
       await services.db.close()
@@ -96,10 +98,10 @@ export async function createBackend(
 }
 
 /**
- * The webhook dispatcher of this process. Presence is this process's sockets and nobody has
- * muted anything yet: issue 12 (presence across processes, mute) replaces the two functions.
+ * The webhook dispatcher of this process. Online is presence across processes (a user in the
+ * grace period after their last socket closed counts as online); nobody has muted anything yet.
  */
-function createWebhookDispatcher(services: Services, hub: Hub, send?: SendWebhook) {
+function createWebhookDispatcher(services: Services, send?: SendWebhook) {
   const { config, db } = services
   return new WebhookDispatcher({
     send,
@@ -108,7 +110,7 @@ function createWebhookDispatcher(services: Services, hub: Hub, send?: SendWebhoo
     signals: db.signals,
     log: services.log,
     presence: {
-      isUserOnline: (userId) => hub.hasSockets(userId),
+      isUserOnline: (userId) => services.presence.isOnline(userId),
       hasMuted: () => false,
     },
     settings: {

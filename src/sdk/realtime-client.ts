@@ -4,6 +4,7 @@ import {
   CloseCode,
   type ErrorFrame,
   type EventFrames,
+  type PresenceFrame,
   type ReadyFrame,
   type SendMessageInput,
   type SignalFrames,
@@ -25,6 +26,8 @@ export type RealtimeEvents = EventFrames &
   SignalFrames & {
     /** Placed in the log: the backlog (if any) is delivered, live events follow. */
     ready: ReadyFrame
+    /** A contact came online or went offline (not logged: fetch the state after `ready`). */
+    presence: PresenceFrame
     /** An error frame that answers no request of this client. */
     error: ErrorFrame
     /** Every new message (`new_message` or `message_notification`), once per message id. */

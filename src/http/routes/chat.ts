@@ -5,6 +5,7 @@ import type { Services } from '../../services.ts'
 import { conversationRoutes } from './chat-conversations.ts'
 import { messageFeatureRoutes } from './chat-message-features.ts'
 import { messageRoutes } from './chat-messages.ts'
+import { presenceRoutes } from './chat-presence.ts'
 import { searchRoutes } from './chat-search.ts'
 
 /**
@@ -19,5 +20,6 @@ export const chatRoutes = (services: Services) =>
     conversationRoutes(chat, services)
     searchRoutes(chat, services)
     messageFeatureRoutes(chat, services)
+    presenceRoutes(chat, services)
     app.route('/api/chat', chat)
   }
