@@ -20,6 +20,7 @@ const allowed: Record<string, string[]> = {
   audit: ['domain', 'eventstore', 'conversation-log.ts', 'config.ts', 'logger.ts'],
   edge: ['domain', 'eventstore', 'application', 'logger.ts'],
   webhooks: ['domain', 'eventstore', 'conversation-log.ts', 'projections', 'logger.ts'],
+  presence: ['eventstore', 'projections', 'logger.ts'],
   http: [
     'domain',
     'eventstore',
@@ -29,6 +30,7 @@ const allowed: Record<string, string[]> = {
     'audit',
     'edge',
     'webhooks',
+    'presence',
     'logger.ts',
     'metrics.ts',
     'services.ts',
@@ -40,6 +42,7 @@ const allowed: Record<string, string[]> = {
     'projections',
     'application',
     'edge',
+    'presence',
     'logger.ts',
     'metrics.ts',
     'services.ts',

@@ -16,6 +16,7 @@ import { realtimeRoutes } from './realtime/ws-route.ts'
 import type { Services } from './services.ts'
 import { attemptsInADay } from './webhooks/backoff.ts'
 import { WebhookDispatcher } from './webhooks/dispatcher.ts'
+import type { SendWebhook } from './webhooks/sender.ts'
 
 /**
  * The whole backend for one process, runtime-neutral: the Hono app with every route group, and
@@ -25,7 +26,11 @@ import { WebhookDispatcher } from './webhooks/dispatcher.ts'
 export async function createBackend(
   services: Services,
   upgradeWebSocket?: UpgradeWebSocket,
-  options: { assets?: WebAssets } = {},
+  options: {
+    assets?: WebAssets
+    /** How webhooks are POSTed (Node: through connections pinned to checked addresses). */
+    sendWebhook?: SendWebhook
+  } = {},
 ) {
   // fan-out through NATS needs several processes on PostgreSQL: not in embedded mode
   const { FANOUT_URL } = services.config
@@ -33,6 +38,7 @@ export async function createBackend(
     FANOUT_URL && services.db.mode === 'postgres'
       ? await openFanout(FANOUT_URL, services.db.schema, services.log)
       : null
+  await services.presence.start()
   const hub = new Hub({ services, fanout })
   await hub.start()
   const relay = fanout
@@ -46,7 +52,7 @@ export async function createBackend(
     : null
   await relay?.start()
   const auditTree = await startAuditTree(services)
-  const webhooks = createWebhookDispatcher(services, hub)
+  const webhooks = createWebhookDispatcher(services, options.sendWebhook)
   await webhooks.start()
   const app = createApp(services, {
     upgradeWebSocket,
@@ -83,6 +89,7 @@ export async function createBackend(
       await webhooks.stop()
       await relay?.stop()
       await hub.stop()
+      await services.presence.stop()
       await fanout?.nc.close()
       await auditTree.keeper.stop()
       await services.db.close()
@@ -91,18 +98,19 @@ export async function createBackend(
 }
 
 /**
- * The webhook dispatcher of this process. Presence is this process's sockets and nobody has
- * muted anything yet: issue 12 (presence across processes, mute) replaces the two functions.
+ * The webhook dispatcher of this process. Online is presence across processes (a user in the
+ * grace period after their last socket closed counts as online); nobody has muted anything yet.
  */
-function createWebhookDispatcher(services: Services, hub: Hub) {
+function createWebhookDispatcher(services: Services, send?: SendWebhook) {
   const { config, db } = services
   return new WebhookDispatcher({
+    send,
     sql: db.sql,
     writer: db.writer ?? db.sql,
     signals: db.signals,
     log: services.log,
     presence: {
-      isUserOnline: (userId) => hub.hasSockets(userId),
+      isUserOnline: (userId) => services.presence.isOnline(userId),
       hasMuted: () => false,
     },
     settings: {

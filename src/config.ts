@@ -51,6 +51,15 @@ export const configSchema = z.object({
         .filter(Boolean),
     ),
   TYPING_TIMEOUT_MS: int(6000, 1),
+  PRESENCE_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600_000, 'at most an hour')
+    .default(10_000),
+  // a process is removed 3 heartbeats after its last one, found by the next sweep: at most
+  // 4 heartbeats, so at most 28 s with the largest value
+  PRESENCE_HEARTBEAT_MS: z.coerce.number().int().min(50).max(7000).default(5000),
   WS_MAX_BUFFERED_BYTES: int(1024 * 1024, 1024),
   WS_PING_INTERVAL_MS: int(30_000, 10),
   READY_MAX_LAG_SECONDS: z.coerce.number().positive().default(30),

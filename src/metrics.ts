@@ -110,7 +110,7 @@ export function createMetrics() {
     }),
     ephemeralFanout: new Counter({
       name: 'eventchat_ephemeral_deliveries_total',
-      help: 'Ephemeral signals (typing, joins) sent to sockets, by kind',
+      help: 'Ephemeral signals (typing, joins, presence) sent to sockets, by kind',
       labelNames: ['kind'] as const,
       registers,
     }),

@@ -8,6 +8,8 @@ import { createLogger, type Logger } from './logger.ts'
 import { createServices, type Services } from './services.ts'
 import { attachSocketIo } from './socketio/socketio-server.ts'
 import { nodeWebAssets } from './web-assets.node.ts'
+import { createPinnedFetch } from './webhooks/pinned-fetch.node.ts'
+import { createSender } from './webhooks/sender.ts'
 
 export const MAX_FRAME_BYTES = 64 * 1024
 
@@ -29,7 +31,12 @@ export async function startNodeServer(
 ): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.LOG_LEVEL)
   const services = options.services ?? (await createServices(config, log))
-  const backend = await createBackend(services, upgradeWebSocket, { assets: nodeWebAssets() })
+  const backend = await createBackend(services, upgradeWebSocket, {
+    assets: nodeWebAssets(),
+    sendWebhook: createSender({
+      fetch: createPinnedFetch({ allowPrivate: services.config.WEBHOOK_ALLOW_PRIVATE }),
+    }),
+  })
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
   const server = serve({
     fetch: backend.app.fetch,

@@ -16,6 +16,12 @@ import { migrate } from './eventstore/migrations.ts'
 import { createReadRouter, type ReadRouter } from './eventstore/read-replica.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
+import { Presence } from './presence/presence.ts'
+import { type PresencePolicy, permissivePresencePolicy } from './presence/presence-policy.ts'
+import {
+  MemoryPresenceTransport,
+  PostgresPresenceTransport,
+} from './presence/presence-transport.ts'
 import { applyProjections } from './projections/index.ts'
 import { MigrationError } from './startup-errors.ts'
 
@@ -39,12 +45,20 @@ export type Services = {
   app: AppContext
   /** Where history, lists and search read: the replica, or the primary after one's own write. */
   reads: ReadRouter
+  /** Who is online (ephemeral; shared through PostgreSQL, or in memory in embedded mode). */
+  presence: Presence
 }
 
 export async function createServices(
   config: Config,
   log: Logger,
-  overrides: { db?: Database; clock?: () => Date; projections?: InlineProjection } = {},
+  overrides: {
+    db?: Database
+    clock?: () => Date
+    projections?: InlineProjection
+    /** Hidden users and blocks (issue 12, user settings); by default nobody is hidden. */
+    presencePolicy?: PresencePolicy
+  } = {},
 ): Promise<Services> {
   const db = overrides.db ?? (await openDatabase(databaseOptions(config)))
   const applied = await migrate(db.sql).catch((error) => {
@@ -107,10 +121,29 @@ export async function createServices(
     if (outcome.position !== null) reads.wrote(options.actorId, outcome.position)
     return outcome
   })
+  const processId = crypto.randomUUID()
+  const presence = new Presence({
+    graceMs: config.PRESENCE_GRACE_MS,
+    policy: overrides.presencePolicy ?? permissivePresencePolicy,
+    sql: db.sql,
+    clock,
+    processId,
+    transport:
+      db.mode === 'postgres'
+        ? new PostgresPresenceTransport({
+            sql: db.sql,
+            signals: db.signals,
+            processId,
+            heartbeatMs: config.PRESENCE_HEARTBEAT_MS,
+            log: log.child({ component: 'presence' }),
+          })
+        : new MemoryPresenceTransport(),
+  })
   return {
     config,
     db,
     log,
+    presence,
     verifyToken,
     devSecret,
     metrics,

@@ -76,6 +76,31 @@ describe(`the app under Deno (${usingPostgres ? 'PostgreSQL' : 'embedded PGlite'
     expect((await ca.closed).code).toBe(1009)
   })
 
+  it('presence: a frame to the contact, and GET /api/chat/presence', async () => {
+    const [a, b] = [uniqueUser('a'), uniqueUser('b')]
+    const send = await fetch(`${deno.url}/api/chat/send`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await issueToken(RT_SECRET, a)}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ receiverId: b, content: 'hi' }),
+    })
+    expect(send.status).toBe(201)
+    const cb = await connect(b)
+    await connect(a)
+    expect(await cb.next('presence')).toEqual({
+      type: 'presence',
+      userId: a,
+      online: true,
+      lastSeenAt: null,
+    })
+    const res = await fetch(`${deno.url}/api/chat/presence?userIds=${a}`, {
+      headers: { authorization: `Bearer ${await issueToken(RT_SECRET, b)}` },
+    })
+    expect(await res.json()).toEqual({ items: [{ userId: a, online: true, lastSeenAt: null }] })
+  })
+
   it('refuses an upgrade without a token and stops on SIGTERM with 1001', async () => {
     expect(await WsClient.refusal(deno.wsUrl, {})).toBe(401)
     const c = await connect(uniqueUser('c'))

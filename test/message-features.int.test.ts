@@ -195,6 +195,54 @@ describe('quote replies and threads', () => {
   })
 })
 
+describe('unread counts of thread replies', () => {
+  it('count for the thread’s participants only: the root’s sender, repliers, the mentioned', async () => {
+    const [a, b, c, d] = [fresh('a'), fresh('b'), fresh('c'), fresh('d')]
+    const g = await group(a, [b, c, d])
+    const unread = async (user: string) =>
+      (await f.call(user, 'GET', `/api/chat/conversations/${g}`)).body.conversation.unreadCount
+    const root = await send(a, g)
+    for (const u of [a, b, c, d]) {
+      await f.call(u, 'PUT', `/api/chat/conversations/${g}/read`, { upToMessageId: root.id })
+    }
+    // b replies: a (the root's sender) has it unread; c and d are not in the thread
+    await send(b, g, { threadRootId: root.id })
+    expect([await unread(a), await unread(b), await unread(c), await unread(d)]).toEqual([
+      1, 0, 0, 0,
+    ])
+    // a reply mentioning c brings c into the thread from that reply on
+    await send(a, g, { threadRootId: root.id, mentions: [c] })
+    expect([await unread(a), await unread(b), await unread(c), await unread(d)]).toEqual([
+      1, 1, 1, 0,
+    ])
+    // also sent in the conversation: unread for everyone
+    const also = await send(b, g, { threadRootId: root.id, alsoInConversation: true })
+    expect([await unread(a), await unread(b), await unread(c), await unread(d)]).toEqual([
+      2, 1, 2, 1,
+    ])
+    // d replies: from now on d counts replies too, earlier ones not
+    const fromD = await send(d, g, { threadRootId: root.id })
+    expect([await unread(a), await unread(b), await unread(c), await unread(d)]).toEqual([
+      3, 2, 3, 1,
+    ])
+    await send(c, g, { threadRootId: root.id })
+    expect([await unread(a), await unread(b), await unread(c), await unread(d)]).toEqual([
+      4, 3, 3, 2,
+    ])
+    // deleting a reply takes it off the counts of exactly those who counted it
+    expect((await f.call(d, 'DELETE', `/api/chat/messages/${fromD.id}`)).status).toBe(204)
+    expect([await unread(a), await unread(b), await unread(c), await unread(d)]).toEqual([
+      3, 2, 2, 2,
+    ])
+    // reading recounts with the same rule: b read up to the also-in-conversation reply
+    await f.call(b, 'PUT', `/api/chat/conversations/${g}/read`, { upToMessageId: also.id })
+    expect(await unread(b)).toBe(1)
+    // the read-model check covers it (rebuild = live tables), see 'read models' below
+    const { differences } = await verifyProjections(f.services.db.sql)
+    expect(differences).toEqual([])
+  })
+})
+
 describe('mentions', () => {
   it('counts unread mentions apart, clears them on reading, lists them newest first', async () => {
     const [a, b, c, out] = [fresh('a'), fresh('b'), fresh('c'), fresh('out')]

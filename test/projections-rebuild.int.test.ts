@@ -416,6 +416,7 @@ describe('rebuild and verify', () => {
     const [features] = await services.db.sql<Record<string, number>[]>`
       select (select count(*)::int from message_reactions) as reactions,
         (select count(*)::int from message_threads) as threads,
+        (select count(*)::int from thread_participants) as thread_participants,
         (select count(*)::int from message_mentions) as mentions,
         (select count(*)::int from message_pins) as pins,
         (select count(*)::int from messages where reply_to_message_id is not null) as quotes`
@@ -610,6 +611,7 @@ async function snapshot() {
     messages: await sql`select * from messages order by conversation_id, version`,
     reactions: await sql`select * from message_reactions order by 1, 2, 3, 4`,
     threads: await sql`select * from message_threads order by 1, 2`,
+    threadParticipants: await sql`select * from thread_participants order by 1, 2, 3`,
     mentions: await sql`select * from message_mentions order by 1, 2, 3`,
     pins: await sql`select * from message_pins order by 1, 2`,
   }

@@ -58,6 +58,36 @@ describe('message features over the WebSocket', () => {
     expect(wout.events().filter((f) => f.conversationId === conversationId)).toEqual([])
   })
 
+  it('an edited message’s frame says `me` for each receiver’s own reactions', async () => {
+    const [a, b, c] = [uniqueUser('a'), uniqueUser('b'), uniqueUser('c')]
+    const conversationId = await group(a, b, c)
+    const [wa, wb, wc] = await Promise.all([
+      rt.connect(a, { ready: true }),
+      rt.connect(b, { ready: true }),
+      rt.connect(c, { ready: true }),
+    ])
+    const sent = await wa.request({ type: 'send_message', conversationId, content: 'first' })
+    const messageId = sent.messageId as string
+    await wb.request({ type: 'add_reaction', messageId, emoji: '🎉' })
+    await wc.request({ type: 'add_reaction', messageId, emoji: '👍' })
+    await wb.request({ type: 'add_reaction', messageId, emoji: '👍' })
+    await rt.run(a, { type: 'EditMessage', conversationId, messageId, content: 'second' })
+    const edited = async (ws: typeof wa) =>
+      ((await ws.next('message_edited')).message as { reactions: unknown[] }).reactions
+    expect(await edited(wa)).toEqual([
+      { emoji: '🎉', count: 1, me: false },
+      { emoji: '👍', count: 2, me: false },
+    ])
+    expect(await edited(wb)).toEqual([
+      { emoji: '🎉', count: 1, me: true },
+      { emoji: '👍', count: 2, me: true },
+    ])
+    expect(await edited(wc)).toEqual([
+      { emoji: '🎉', count: 1, me: false },
+      { emoji: '👍', count: 2, me: true },
+    ])
+  })
+
   it('sends quote and thread replies by frame; a mentioned user’s notification says so', async () => {
     const [a, b, c] = [uniqueUser('a'), uniqueUser('b'), uniqueUser('c')]
     const conversationId = await group(a, b, c)

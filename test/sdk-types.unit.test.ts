@@ -1,6 +1,6 @@
 import { describe, expectTypeOf, it } from 'vitest'
 import type { ConversationView, MessageView } from '../src/projections/views.ts'
-import type { EventFrame, SignalFrame } from '../src/realtime/protocol.ts'
+import type { EventFrame, PresenceFrame, SignalFrame } from '../src/realtime/protocol.ts'
 import type * as sdk from '../src/sdk/index.ts'
 
 // The SDK keeps its own wire types (it imports nothing of the server); these checks fail to
@@ -14,6 +14,8 @@ describe('the SDK types fit what the server sends', () => {
   it('logged event frames and signals', () => {
     expectTypeOf<EventFrame>().toExtend<sdk.EventFrame>()
     expectTypeOf<SignalFrame>().toExtend<sdk.SignalFrames[keyof sdk.SignalFrames]>()
+    expectTypeOf<PresenceFrame>().toExtend<sdk.PresenceFrame>()
+    expectTypeOf<PresenceFrame>().toExtend<sdk.RealtimeEvents['presence']>()
     expectTypeOf<Extract<EventFrame, { type: 'messages_read' }>>().toExtend<
       sdk.EventFrames['messages_read']
     >()

@@ -113,6 +113,33 @@ describe('SDK: real-time client', () => {
     expect(await read).toMatchObject({ conversationId, userId: bob })
   })
 
+  it('reacts and pins through typed methods; the others get typed events', async () => {
+    const alice = uniqueUser('alice')
+    const bob = uniqueUser('bob')
+    const a = realtime(alice)
+    const b = realtime(bob)
+    await Promise.all([a.once('ready'), b.once('ready')])
+    const arrived = b.once('message')
+    const { conversationId, messageId } = await a.sendMessage({ receiverId: bob, content: 'hi' })
+    await arrived
+    const reacted = a.once('reaction_added')
+    const position = await b.addReaction(messageId, '🎉')
+    expect(await reacted).toMatchObject({ conversationId, messageId, emoji: '🎉', userId: bob })
+    expect(position).toEqual(expect.any(Number))
+    const unreacted = a.once('reaction_removed')
+    await b.removeReaction(messageId, '🎉')
+    expect(await unreacted).toMatchObject({ messageId, emoji: '🎉', userId: bob })
+    const pinned = b.once('message_pinned')
+    await a.pinMessage(conversationId, messageId)
+    expect(await pinned).toMatchObject({ conversationId, messageId, pinnedBy: alice })
+    const unpinned = b.once('message_unpinned')
+    await a.unpinMessage(conversationId, messageId)
+    expect(await unpinned).toMatchObject({ messageId, unpinnedBy: alice })
+    await expect(b.addReaction(messageId, 'not an emoji')).rejects.toMatchObject({
+      code: 'invalid_request',
+    })
+  })
+
   it('reconnects, resumes from the last position, joins again, and misses nothing', async () => {
     const alice = uniqueUser('alice')
     const bob = uniqueUser('bob')

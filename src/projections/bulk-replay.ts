@@ -88,8 +88,9 @@ export class BulkReplay {
    */
   async finish(tx: Tx): Promise<void> {
     if (!this.last) return
-    await writeMemberRows(tx, this.members, this.activity)
+    // the ledgers first: unread counts read `thread_participants`
     for (const ledger of this.ledgers) await ledger.write(tx)
+    await writeMemberRows(tx, this.members, this.activity)
     await saveCheckpoints(tx, this.last)
   }
 }

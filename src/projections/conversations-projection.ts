@@ -1,5 +1,6 @@
+import type postgres from 'postgres'
 import type { RecordedEvent } from '../conversation-log.ts'
-import type { Tx } from '../eventstore/sql.ts'
+import type { Queryable, Tx } from '../eventstore/sql.ts'
 import type { BulkMember, MemberLedger } from './members-projection.ts'
 
 // The rules of the `conversations` read model and of the per-member columns it keeps (last
@@ -62,9 +63,22 @@ export async function applyConversations(tx: Tx, event: RecordedEvent): Promise<
     }
     case 'MessageSent': {
       const d = event.data
+      // a thread reply not also in the conversation is unread for the thread's participants
+      // only: those of earlier replies and the root's sender (their rows are not written yet
+      // for the first reply: the threads projection runs after this one), and its mentions
+      const counts =
+        !d.threadRootId || d.alsoInConversation === true
+          ? tx`true`
+          : tx`(user_id = any(${d.mentions ?? []}::text[])
+              or user_id = (select r.sender_id from messages r
+                where r.conversation_id = ${conversationId} and r.message_id = ${d.threadRootId})
+              or exists (select 1 from thread_participants tp
+                where tp.conversation_id = ${conversationId}
+                  and tp.root_message_id = ${d.threadRootId}
+                  and tp.user_id = conversation_members.user_id))`
       await tx`
         update conversation_members
-        set unread_count = unread_count + (user_id <> ${d.senderId})::int,
+        set unread_count = unread_count + (user_id <> ${d.senderId} and ${counts})::int,
           last_activity_at = greatest(coalesce(last_activity_at, ${d.sentAt}), ${d.sentAt})
         where conversation_id = ${conversationId} and left_version is null
           and joined_version <= ${event.version}`
@@ -78,7 +92,8 @@ export async function applyConversations(tx: Tx, event: RecordedEvent): Promise<
         where m.conversation_id = ${conversationId} and m.message_id = ${event.data.messageId}
           and cm.conversation_id = m.conversation_id and cm.left_version is null
           and cm.user_id <> m.sender_id and cm.joined_version <= m.version
-          and cm.read_up_to_version < m.version and cm.unread_count > 0`
+          and cm.read_up_to_version < m.version and cm.unread_count > 0
+          and ${countsAsUnread(tx, tx`m`, tx`cm.user_id`)}`
       return
     case 'MessagesRead': {
       const d = event.data
@@ -90,7 +105,7 @@ export async function applyConversations(tx: Tx, event: RecordedEvent): Promise<
             select count(*) from messages m
             where m.conversation_id = cm.conversation_id and m.version > ${d.upToVersion}
               and m.version >= cm.joined_version and m.sender_id <> cm.user_id
-              and m.deleted_at is null
+              and m.deleted_at is null and ${countsAsUnread(tx, tx`m`, tx`cm.user_id`)}
           )
         where cm.conversation_id = ${conversationId} and cm.user_id = ${d.userId}
           and cm.left_version is null and cm.read_up_to_version < ${d.upToVersion}`
@@ -99,6 +114,21 @@ export async function applyConversations(tx: Tx, event: RecordedEvent): Promise<
     default:
       return
   }
+}
+
+/**
+ * Whether message `m` counts toward `userId`'s unread count, besides being from someone else,
+ * after their join and read marker, and not deleted: it is part of the conversation's history,
+ * or a thread reply from after they took part in its thread (see `thread_participants`).
+ */
+export function countsAsUnread(
+  tx: Queryable,
+  m: postgres.Fragment,
+  userId: postgres.Fragment,
+): postgres.Fragment {
+  return tx`(${m}.in_history or exists (select 1 from thread_participants tp
+    where tp.conversation_id = ${m}.conversation_id and tp.root_message_id = ${m}.thread_root_id
+      and tp.user_id = ${userId} and tp.since_version <= ${m}.version))`
 }
 
 async function touch(tx: Tx, conversationId: string, at: string) {
@@ -241,6 +271,7 @@ export async function writeMemberRows(
             select count(*)::int from messages m
             where m.conversation_id = r.c and m.version >= r.j and m.version > r.rv
               and m.sender_id <> r.u and m.deleted_at is null
+              and ${countsAsUnread(tx, tx`m`, tx`r.u`)}
           ) else 0 end,
           (
             select max(x.at) from pg_temp.bulk_replay_windows w

@@ -63,7 +63,10 @@ function messageFeatureProjections(): Projection[] {
     {
       name: 'threads',
       apply: applyThreads,
-      tables: table('message_threads', ['conversation_id', 'root_message_id']),
+      tables: [
+        { name: 'message_threads', key: ['conversation_id', 'root_message_id'] },
+        { name: 'thread_participants', key: ['conversation_id', 'root_message_id', 'user_id'] },
+      ],
       pipelined: true,
     },
     {

@@ -23,7 +23,7 @@ export type ReplyPreview = {
 export type ThreadSummary = { replyCount: number; lastReplyAt: string; participants: string[] }
 
 export type MessageExtrasView = {
-  /** Ordered by first use; `me` is false where no viewer is known (WebSocket frames). */
+  /** Ordered by first use; `me`: the viewer reacted with it (in frames: the receiving user). */
   reactions: ReactionSummary[]
   replyTo: ReplyPreview | null
   /** The root of the thread this message replies in; null for a top-level message. */
@@ -96,4 +96,23 @@ export async function replyPreviews(
       q.deleted_at is not null as deleted
     from messages q where q.message_id = any(${messageIds}::text[])`
   return new Map(rows.map((r) => [r.id, { ...r }]))
+}
+
+/** Who reacted with which emoji to each of `messageIds` (emoji → user ids), as it is now. */
+export async function reactorsOf(
+  sql: Queryable,
+  messageIds: string[],
+): Promise<Map<string, Map<string, Set<string>>>> {
+  const byMessage = new Map<string, Map<string, Set<string>>>()
+  if (messageIds.length === 0) return byMessage
+  const rows = await sql<{ message_id: string; emoji: string; users: string[] }[]>`
+    select message_id, emoji, array_agg(user_id) as users from message_reactions
+    where message_id = any(${messageIds}::text[])
+    group by message_id, emoji`
+  for (const r of rows) {
+    const emojis = byMessage.get(r.message_id) ?? new Map<string, Set<string>>()
+    emojis.set(r.emoji, new Set(r.users))
+    byMessage.set(r.message_id, emojis)
+  }
+  return byMessage
 }

@@ -17,13 +17,28 @@ const newParticipants = (d: { senderId: string; mentions?: string[] }) => [
   ...(d.mentions ?? []),
 ]
 
-/** Keeps `message_threads` up to date (one statement per thread reply). */
+/**
+ * Keeps `message_threads` and `thread_participants` up to date (two statements per thread
+ * reply, sent together).
+ */
 export async function applyThreads(tx: Tx, event: RecordedEvent): Promise<void> {
   if (event.type !== 'MessageSent') return
   const d = event.data
   const rootId = d.threadRootId
   if (!rootId) return
-  await tx`
+  const joining = [...new Set(newParticipants(d))]
+  const participants = tx`
+    insert into thread_participants as p (conversation_id, root_message_id, user_id, since_version)
+    select ${event.streamId}, ${rootId}, x.u, min(x.v) from (
+      select r.sender_id as u, r.version as v from messages r
+      where r.conversation_id = ${event.streamId} and r.message_id = ${rootId}
+      union all
+      select u, ${event.version}::int from unnest(${joining}::text[]) as u
+    ) as x
+    group by x.u
+    on conflict (conversation_id, root_message_id, user_id) do update
+    set since_version = least(p.since_version, excluded.since_version)`
+  const summary = tx`
     insert into message_threads as t (conversation_id, root_message_id, reply_count,
       last_reply_at, participants)
     select r.conversation_id, r.message_id, 1, ${d.sentAt},
@@ -34,6 +49,7 @@ export async function applyThreads(tx: Tx, event: RecordedEvent): Promise<void> 
     set reply_count = t.reply_count + 1,
       last_reply_at = greatest(t.last_reply_at, excluded.last_reply_at),
       participants = ${distinctInOrder(tx, tx`t.participants || excluded.participants`)}`
+  await Promise.all([participants, summary])
 }
 
 // ---- in bulk ----
@@ -44,6 +60,8 @@ type ThreadTotals = {
   replies: number
   lastReplyAt: string
   participants: string[]
+  /** Each participant but the root's sender, with the version of their first reply or mention. */
+  since: Map<string, number>
 }
 
 /** The same rules in memory during a rebuild; the root's sender is read when writing. */
@@ -62,12 +80,16 @@ export class ThreadsLedger {
         replies: 1,
         lastReplyAt: d.sentAt,
         participants: [...new Set(newParticipants(d))],
+        since: new Map(newParticipants(d).map((u) => [u, event.version])),
       })
       return
     }
     t.replies++
     if (Date.parse(d.sentAt) > Date.parse(t.lastReplyAt)) t.lastReplyAt = d.sentAt
-    for (const p of newParticipants(d)) if (!t.participants.includes(p)) t.participants.push(p)
+    for (const p of newParticipants(d)) {
+      if (!t.participants.includes(p)) t.participants.push(p)
+      if (!t.since.has(p)) t.since.set(p, event.version)
+    }
   }
 
   /** Call after every message is written (the root's sender comes from `messages`). */
@@ -83,5 +105,23 @@ export class ThreadsLedger {
         ${rows.map((r) => r.replies)}::int[], ${rows.map((r) => r.lastReplyAt)}::timestamptz[],
         ${rows.map((r) => JSON.stringify(r.participants))}::text[]::jsonb[]) as u(c, root, n, at, p)
       join messages r on r.conversation_id = u.c and r.message_id = u.root`
+    const since = rows.flatMap((r) =>
+      [...r.since].map(([u, v]) => [r.conversationId, r.rootId, u, v] as const),
+    )
+    // the root's sender takes part from the root on (`least`: they may have replied too)
+    await tx`
+      insert into thread_participants as p (conversation_id, root_message_id, user_id, since_version)
+      select x.c, x.root, x.u, min(x.v) from (
+        select r.conversation_id as c, r.message_id as root, r.sender_id as u, r.version as v
+        from unnest(${rows.map((r) => r.conversationId)}::text[],
+          ${rows.map((r) => r.rootId)}::text[]) as t(c, root)
+        join messages r on r.conversation_id = t.c and r.message_id = t.root
+        union all
+        select * from unnest(${since.map((s) => s[0])}::text[], ${since.map((s) => s[1])}::text[],
+          ${since.map((s) => s[2])}::text[], ${since.map((s) => s[3])}::int[])
+      ) as x
+      group by x.c, x.root, x.u
+      on conflict (conversation_id, root_message_id, user_id) do update
+      set since_version = least(p.since_version, excluded.since_version)`
   }
 }

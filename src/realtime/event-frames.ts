@@ -2,7 +2,7 @@ import type { RecordedEvent } from '../conversation-log.ts'
 import type { LogCursor } from '../eventstore/event-store.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 import { startedConversationView } from '../projections/conversations.ts'
-import { type ReplyPreview, replyPreviews } from '../projections/message-extras.ts'
+import { type ReplyPreview, reactorsOf, replyPreviews } from '../projections/message-extras.ts'
 import { getMessageView, sentMessageView } from '../projections/messages.ts'
 import type { MessageView } from '../projections/views.ts'
 import type { EventFrame } from './protocol.ts'
@@ -14,6 +14,8 @@ export class OutgoingEvent {
   constructor(
     readonly event: RecordedEvent,
     private readonly frame: EventFrame,
+    /** For an edited message: who reacted with which emoji, so each viewer gets their `me`. */
+    private readonly reactors?: Map<string, Set<string>>,
   ) {}
 
   get cursor(): LogCursor {
@@ -22,9 +24,14 @@ export class OutgoingEvent {
 
   /**
    * The frame for one connection: a new message is `new_message` only where it was joined;
-   * a `message_notification` to a user the message mentions carries `mentioned: true`.
+   * a `message_notification` to a user the message mentions carries `mentioned: true`; an
+   * edited message's reactions say `me: true` where this user reacted. Each distinct text is
+   * serialized once.
    */
   text(joinedConversation: boolean, userId?: string): string {
+    if (this.frame.type === 'message_edited' && userId !== undefined && this.reactors) {
+      return this.editedText(this.frame, userId)
+    }
     const type =
       this.frame.type === 'new_message' && !joinedConversation
         ? 'message_notification'
@@ -35,6 +42,20 @@ export class OutgoingEvent {
     let text = this.texts.get(key)
     if (text === undefined) {
       text = JSON.stringify({ ...this.frame, type, ...(mentioned ? { mentioned: true } : {}) })
+      this.texts.set(key, text)
+    }
+    return text
+  }
+
+  private editedText(frame: EventFrame & { message: MessageView }, userId: string) {
+    const mine = frame.message.reactions
+      .filter((r) => this.reactors?.get(r.emoji)?.has(userId))
+      .map((r) => r.emoji)
+    const key = `message_edited+${mine.join(' ')}`
+    let text = this.texts.get(key)
+    if (text === undefined) {
+      const reactions = frame.message.reactions.map((r) => ({ ...r, me: mine.includes(r.emoji) }))
+      text = JSON.stringify({ ...frame, message: { ...frame.message, reactions } })
       this.texts.set(key, text)
     }
     return text
@@ -66,7 +87,10 @@ export async function prepareEvents(
     else if (e.type === 'MessageSent' && e.data.replyToMessageId)
       quoted.add(e.data.replyToMessageId)
   }
-  const previews = await replyPreviews(sql, [...quoted])
+  const [previews, reactors] = await Promise.all([
+    replyPreviews(sql, [...quoted]),
+    reactorsOf(sql, [...edited]),
+  ])
   const views = new Map<string, MessageView>()
   for (const id of edited) {
     const view = await getMessageView(sql, id)
@@ -75,7 +99,9 @@ export async function prepareEvents(
   const kindOfAny: KindOf = (id) => kinds.get(id) ?? kindOf(id)
   return events.map((e) => {
     const frame = toFrame(e, views, kindOfAny, previews)
-    return frame ? new OutgoingEvent(e, frame) : null
+    if (!frame) return null
+    const reactedTo = e.type === 'MessageEdited' ? reactors.get(e.data.messageId) : undefined
+    return new OutgoingEvent(e, frame, reactedTo)
   })
 }
 

@@ -7,6 +7,8 @@ import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
 import { cursorOf, isAfter, type LogCursor } from '../eventstore/event-store.ts'
 import { followerLag } from '../eventstore/follower-lag.ts'
 import type { Logger } from '../logger.ts'
+import type { PresenceChange } from '../presence/presence-tracker.ts'
+import { currentConversationsOf } from '../projections/contacts.ts'
 import { findMembership } from '../projections/members.ts'
 import type { Services } from '../services.ts'
 import { Connection, type ConnectionHost } from './connection.ts'
@@ -16,7 +18,7 @@ import type { Fanout } from './fanout-wire.ts'
 import { dispatchFrame, type FrameDeps } from './frame-dispatch.ts'
 import { LogFollower } from './log-follower.ts'
 import { canSee, leavingUserId, MembershipCache, type MemberWindow } from './membership-cache.ts'
-import { CloseCode, type SignalFrame } from './protocol.ts'
+import { CloseCode, type PresenceFrame, type SignalFrame } from './protocol.ts'
 import type { Transport } from './transport.ts'
 import { TypingTracker } from './typing-tracker.ts'
 
@@ -55,6 +57,9 @@ export class Hub {
   private accepting = false
   private pingTimer: ReturnType<typeof setInterval> | null = null
   private unsubscribeSignals: (() => void) | null = null
+  private unsubscribePresence: (() => void) | null = null
+  private presenceQueue: PresenceChange[] = []
+  private presenceDrain: Promise<void> | null = null
   /** What each connection gets: its limits, the log, and the frame handling (not the hub). */
   private readonly connectionHost: ConnectionHost
 
@@ -118,6 +123,7 @@ export class Hub {
     this.unsubscribeSignals = await this.services.db.signals.subscribe(SIGNAL_CHANNEL, (p) =>
       this.onSignal(p),
     )
+    this.unsubscribePresence = this.services.presence.onChange((change) => this.onPresence(change))
     await this.follower.start()
     this.pingTimer = setInterval(() => {
       for (const conn of this.connections) conn.heartbeat()
@@ -135,7 +141,7 @@ export class Hub {
     return this.follower.cursor
   }
 
-  /** The user has an open socket on this process (presence until issue 12 brings its own). */
+  /** The user has an open socket on this process (presence: `services.presence`). */
   hasSockets(userId: string): boolean {
     return this.byUser.has(userId)
   }
@@ -168,6 +174,7 @@ export class Hub {
       this.cache.track(user.id)
     }
     mine.add(conn)
+    this.services.presence.opened(user.id)
     this.attaching.push(conn)
     this.follower.wake()
     return conn
@@ -179,6 +186,7 @@ export class Hub {
     conn.onClosed()
     if (!this.connections.delete(conn)) return
     const userId = conn.user.id
+    this.services.presence.closed(userId)
     const mine = this.byUser.get(userId)
     mine?.delete(conn)
     if (mine && mine.size === 0) {
@@ -253,7 +261,9 @@ export class Hub {
     this.accepting = false
     if (this.pingTimer) clearInterval(this.pingTimer)
     this.unsubscribeSignals?.()
+    this.unsubscribePresence?.()
     this.typing.clear()
+    await this.presenceDrain
     await this.follower.stop()
     await Promise.allSettled([...this.catchUps])
   }
@@ -400,6 +410,55 @@ export class Hub {
       if (conn.user.id !== userId) {
         conn.sendText(text)
         this.services.metrics.ephemeralFanout.inc({ kind: type })
+      }
+    }
+  }
+
+  /** A presence change (of any process's user): queued, sent in order by one drain at a time. */
+  private onPresence(change: PresenceChange) {
+    if (this.byUser.size === 0) return
+    this.presenceQueue.push(change)
+    this.presenceDrain ??= this.drainPresence().finally(() => {
+      this.presenceDrain = null
+    })
+  }
+
+  private async drainPresence() {
+    while (this.presenceQueue.length > 0) {
+      const batch = this.presenceQueue
+      this.presenceQueue = []
+      try {
+        await this.sendPresence(batch)
+      } catch (error) {
+        this.log.warn('could not send presence changes', { error, changes: batch.length })
+      }
+    }
+  }
+
+  /**
+   * To the sockets here of the users who share a conversation with each changed user now (one
+   * query for the batch: the changed users' conversations; the viewers come from the cache).
+   */
+  private async sendPresence(batch: PresenceChange[]) {
+    const { presence, metrics } = this.services
+    const subjects = [...new Set(batch.map((c) => c.userId))]
+    const conversations = await currentConversationsOf(this.services.db.sql, subjects)
+    for (const change of batch) {
+      const viewers = new Set<string>()
+      for (const conversationId of conversations.get(change.userId) ?? []) {
+        for (const member of this.cache.currentMembers(conversationId)) {
+          if (member !== change.userId) viewers.add(member)
+        }
+      }
+      if (viewers.size === 0 || (await presence.policy.isHidden(change.userId))) continue
+      const text = JSON.stringify({ type: 'presence', ...change } satisfies PresenceFrame)
+      for (const viewer of viewers) {
+        if (await presence.policy.hides(viewer, change.userId)) continue
+        for (const conn of this.byUser.get(viewer) ?? []) {
+          if (conn.state === 'attaching') continue
+          conn.sendText(text)
+          metrics.ephemeralFanout.inc({ kind: 'presence' })
+        }
       }
     }
   }

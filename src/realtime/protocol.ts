@@ -94,6 +94,17 @@ export type SignalFrame = {
   userId: string
 }
 
+/**
+ * A user's presence changed (ephemeral, to the users who share a conversation with them):
+ * `lastSeenAt` is when their last socket closed, null while online.
+ */
+export type PresenceFrame = {
+  type: 'presence'
+  userId: string
+  online: boolean
+  lastSeenAt: string | null
+}
+
 export type ErrorCode =
   | 'invalid_json'
   | 'unknown_type'

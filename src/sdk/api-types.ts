@@ -590,6 +590,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/chat/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who of these users is online
+         * @description Online while at least one socket of theirs is open on any server process, and for a grace period (`PRESENCE_GRACE_MS`) after the last one closed. Only users who share a conversation with you now (and do not hide their presence from you) are reported as they are; anyone else, unknown users included, is offline with `lastSeenAt: null`. Changes arrive on the WebSocket as `presence` frames. In the order asked, each id once.
+         */
+        get: operations["getPresence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -855,6 +875,15 @@ export interface components {
             pinnedBy: string;
             /** Format: date-time */
             pinnedAt: string;
+        };
+        Presence: {
+            userId: string;
+            online: boolean;
+            /**
+             * Format: date-time
+             * @description When their last socket closed; null while online, and when unknown
+             */
+            lastSeenAt: string | null;
         };
     };
     responses: never;
@@ -4737,6 +4766,69 @@ export interface operations {
                     "application/json": {
                         items: components["schemas"]["Message"][];
                         nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unavailable: the database is unreachable, the server is shutting down, or a command met too much contention. Retry after Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPresence: {
+        parameters: {
+            query: {
+                /** @description Comma-separated user ids, at most 100 */
+                userIds: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Each user asked for, once */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Presence"][];
                     };
                 };
             };

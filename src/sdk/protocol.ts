@@ -51,6 +51,18 @@ export type SignalFrames = {
   user_left: Signal<'user_left'>
 }
 
+/**
+ * A user who shares a conversation with you came online or went offline (ephemeral, only on a
+ * change; offline after the server's grace period). `lastSeenAt`: when their last socket
+ * closed, null while online. The state at any time: `GET /api/chat/presence?userIds=`.
+ */
+export type PresenceFrame = {
+  type: 'presence'
+  userId: string
+  online: boolean
+  lastSeenAt: string | null
+}
+
 export type ReadyFrame = { type: 'ready'; position: number }
 
 export type ErrorFrame = {
@@ -74,6 +86,7 @@ export type EventFrame = EventFrames[keyof EventFrames]
 export type ServerFrame =
   | EventFrame
   | SignalFrames[keyof SignalFrames]
+  | PresenceFrame
   | ReadyFrame
   | ErrorFrame
   | AckFrame

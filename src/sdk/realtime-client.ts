@@ -4,6 +4,7 @@ import {
   CloseCode,
   type ErrorFrame,
   type EventFrames,
+  type PresenceFrame,
   type ReadyFrame,
   type SendMessageInput,
   type SignalFrames,
@@ -25,6 +26,8 @@ export type RealtimeEvents = EventFrames &
   SignalFrames & {
     /** Placed in the log: the backlog (if any) is delivered, live events follow. */
     ready: ReadyFrame
+    /** A contact came online or went offline (not logged: fetch the state after `ready`). */
+    presence: PresenceFrame
     /** An error frame that answers no request of this client. */
     error: ErrorFrame
     /** Every new message (`new_message` or `message_notification`), once per message id. */
@@ -176,6 +179,28 @@ export class RealtimeClient {
   /** Moves the read marker (to the latest message by default). */
   async markAsRead(conversationId: string, upToMessageId?: string): Promise<void> {
     await this.request('mark_as_read', { conversationId, upToMessageId }, true)
+  }
+
+  /**
+   * Adds the user's reaction to a message (`emoji`: one emoji or `:shortcode:`); a repeat is a
+   * no-op, so it is resent across reconnects. Resolves with the log position once committed.
+   */
+  async addReaction(messageId: string, emoji: string): Promise<number | undefined> {
+    return (await this.request('add_reaction', { messageId, emoji }, true)).position
+  }
+
+  /** Removes the user's reaction (a no-op when absent). */
+  async removeReaction(messageId: string, emoji: string): Promise<number | undefined> {
+    return (await this.request('remove_reaction', { messageId, emoji }, true)).position
+  }
+
+  /** Pins a message of the conversation (a repeat is a no-op). */
+  async pinMessage(conversationId: string, messageId: string): Promise<number | undefined> {
+    return (await this.request('pin_message', { conversationId, messageId }, true)).position
+  }
+
+  async unpinMessage(conversationId: string, messageId: string): Promise<number | undefined> {
+    return (await this.request('unpin_message', { conversationId, messageId }, true)).position
   }
 
   /** Moves the delivered marker (to the latest message by default): say what reached you. */

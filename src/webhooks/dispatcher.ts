@@ -48,6 +48,7 @@ export type WebhookDispatcherOptions = {
 type Lease = { id: string; url: string; eventTypes: string[] | null; secret: string }
 
 type PendingRow = {
+  wait_ms: number
   id: string
   type: string
   transaction_id: string
@@ -136,7 +137,7 @@ export class WebhookDispatcher {
         this.log.info('webhooks: delivering subscription', { subscriptionId: row.id })
       }
       runner.lease = lease
-      runner.wake()
+      runner.wake({ rescan: true })
     }
     for (const [id, runner] of this.runners) {
       if (held.has(id)) continue
@@ -166,6 +167,24 @@ export class WebhookDispatcher {
 /** The delivery of one subscription while this process holds its lease. */
 class SubscriptionRunner {
   private readonly inflight = new Set<string>()
+  /**
+   * The conversations with pending deliveries, with when their head is due (ms since the
+   * epoch): kept from the rows this runner writes and the outcomes it records, so that picking
+   * the next conversations to send costs no query. A rescan from the table (at the start and on
+   * every lease renewal, about once a second) adds what others changed: an admin's retry.
+   */
+  private readonly queued = new Map<string, number>()
+  /** Conversations that got new rows while being sent: queued again when that send ends. */
+  private readonly refill = new Set<string>()
+  private rescan = true
+  /** Successful deliveries waiting to be recorded (see `recordDelivered`). */
+  private readonly delivered: {
+    id: string
+    status: number
+    resolve: (recorded: boolean) => void
+    reject: (error: unknown) => void
+  }[] = []
+  private flushing: Promise<void> | null = null
   private readonly streams = new Set<Promise<void>>()
   private running: Promise<void> | null = null
   private dirty = false
@@ -185,9 +204,13 @@ class SubscriptionRunner {
     return this.dispatcher.options
   }
 
-  /** Asks for a turn (take new events, then send what is due): now if idle, else right after. */
-  wake(): void {
+  /**
+   * Asks for a turn (take new events, then send what is due): now if idle, else right after.
+   * `rescan`: read the queue heads from the table too.
+   */
+  wake(options: { rescan?: boolean } = {}): void {
     if (this.stopped) return
+    if (options.rescan) this.rescan = true
     this.dirty = true
     this.running ??= this.run().finally(() => {
       this.running = null
@@ -201,6 +224,7 @@ class SubscriptionRunner {
     await this.running
     await this.pumping
     await Promise.all([...this.streams])
+    await this.flushing
   }
 
   private async run(): Promise<void> {
@@ -296,6 +320,10 @@ class SubscriptionRunner {
         }
         return true
       })
+      if (moved) {
+        const now = Date.now()
+        for (const r of rows) this.enqueue(r.stream_id as string, now)
+      }
       if (moved && batch.length < batchSize) return
     }
   }
@@ -318,70 +346,99 @@ class SubscriptionRunner {
   }
 
   private async pumpOnce(): Promise<void> {
+    if (this.stopped) return
+    if (this.rescan) await this.scanHeads()
     const room = this.options.settings.concurrency - this.inflight.size
-    if (this.stopped || room <= 0) return
-    const heads = await this.options.sql.unsafe<
-      { stream_id: string; due: boolean; wait_ms: number }[]
-    >(
-      `select stream_id, next_attempt_at <= now() as due,
-         ceil(extract(epoch from next_attempt_at - now()) * 1000)::int as wait_ms
-       from (
-         select distinct on (stream_id) stream_id, next_attempt_at
-         from webhook_deliveries
-         where subscription_id = $1 and status = 'pending'
-         order by stream_id, transaction_id, position, seq
-       ) heads
-       where not (stream_id = any($2::text[]))
-       order by next_attempt_at
-       limit $3`,
-      [this.lease.id, [...this.inflight] as never, room + 1],
-    )
-    let started = 0
+    if (room <= 0) return
+    const now = Date.now()
+    let next = Number.POSITIVE_INFINITY
+    const due: [string, number][] = []
+    for (const [streamId, at] of this.queued) {
+      if (this.inflight.has(streamId)) continue
+      if (at <= now) due.push([streamId, at])
+      else next = Math.min(next, at)
+    }
+    due.sort((a, b) => a[1] - b[1])
+    for (const [streamId] of due.slice(0, room)) this.startStream(streamId)
+    if (due.length <= room && next !== Number.POSITIVE_INFINITY) this.armRetry(next - now)
+  }
+
+  /** A conversation has pending deliveries due at `at` (or it is being sent: after it). */
+  private enqueue(streamId: string, at: number): void {
+    if (this.inflight.has(streamId)) this.refill.add(streamId)
+    else if (!this.queued.has(streamId)) this.queued.set(streamId, at)
+  }
+
+  /** Reads the head of every conversation's queue from the table. */
+  private async scanHeads(): Promise<void> {
+    this.rescan = false
+    const heads = await this.options.sql<{ stream_id: string; wait_ms: number }[]>`
+      select stream_id,
+        greatest(0, ceil(extract(epoch from next_attempt_at - now()) * 1000))::int as wait_ms
+      from (
+        select distinct on (stream_id) stream_id, next_attempt_at
+        from webhook_deliveries
+        where subscription_id = ${this.lease.id} and status = 'pending'
+        order by stream_id, transaction_id, position, seq
+      ) heads`
+    const now = Date.now()
     for (const head of heads) {
-      if (!head.due) {
-        this.armRetry(head.wait_ms)
-        break
-      }
-      if (started++ >= room || this.inflight.has(head.stream_id)) break
-      this.startStream(head.stream_id)
+      if (this.inflight.has(head.stream_id)) continue
+      this.queued.set(head.stream_id, now + head.wait_ms)
     }
   }
 
   private startStream(streamId: string): void {
     this.inflight.add(streamId)
+    this.queued.delete(streamId)
     const done: Promise<void> = this.drain(streamId)
+      .then((nextAt) => {
+        if (nextAt !== null) this.queued.set(streamId, nextAt)
+      })
       .catch((error) => {
         if (!this.stopped) this.log.error('webhooks: delivering failed', { error, streamId })
+        this.queued.set(streamId, Date.now() + 1000)
         this.armRetry(1000)
       })
       .finally(() => {
         this.inflight.delete(streamId)
+        if (this.refill.delete(streamId) && !this.queued.has(streamId)) {
+          this.queued.set(streamId, Date.now())
+        }
         this.streams.delete(done)
         if (!this.stopped) void this.pump().catch(() => this.armRetry(1000))
       })
     this.streams.add(done)
   }
 
-  /** Sends one conversation's pending deliveries in log order until one fails or none is due. */
-  private async drain(streamId: string): Promise<void> {
+  /**
+   * Sends one conversation's pending deliveries in log order until one fails or none is due.
+   * Returns when its head is due next (ms since the epoch), or null when its queue is empty.
+   */
+  private async drain(streamId: string): Promise<number | null> {
     const { sql } = this.options
     while (!this.stopped) {
       const rows = await sql<PendingRow[]>`
         select id, type, transaction_id, position, user_id, mentioned, attempts,
-          next_attempt_at <= now() as due
+          next_attempt_at <= now() as due,
+          greatest(0, ceil(extract(epoch from next_attempt_at - now()) * 1000))::int as wait_ms
         from webhook_deliveries
         where subscription_id = ${this.lease.id} and stream_id = ${streamId} and status = 'pending'
         order by transaction_id, position, seq
         limit ${DRAIN_BATCH}`
-      if (rows.length === 0 || !rows[0]!.due) return
+      if (rows.length === 0) return null
+      if (!rows[0]!.due) return Date.now() + rows[0]!.wait_ms
       const events = await this.readEvents([...new Set(rows.map((r) => Number(r.position)))])
       for (const row of rows) {
-        if (this.stopped || !row.due) return
-        if (!(await this.deliver(row, events.get(Number(row.position))))) return
+        if (this.stopped) return Date.now()
+        if (!row.due) return Date.now() + row.wait_ms
+        const retryAt = await this.deliver(row, events.get(Number(row.position)))
+        if (retryAt !== null) return retryAt
       }
-      // the queue was emptied: rows added since are found by the pump that follows
-      if (rows.length < DRAIN_BATCH) return
+      // the queue was emptied: rows written since are in `refill`
+      if (rows.length < DRAIN_BATCH) return null
     }
+    return Date.now()
   }
 
   private async readEvents(positions: number[]): Promise<Map<number, RecordedEvent>> {
@@ -393,8 +450,11 @@ class SubscriptionRunner {
     return new Map(events.map((e) => [e.position, e]))
   }
 
-  /** One attempt; its outcome is written before the next delivery of the conversation. */
-  private async deliver(row: PendingRow, event: RecordedEvent | undefined): Promise<boolean> {
+  /**
+   * One attempt; its outcome is written before the next delivery of the conversation. Returns
+   * null when it was delivered, else when to try the conversation again (ms since the epoch).
+   */
+  private async deliver(row: PendingRow, event: RecordedEvent | undefined): Promise<number | null> {
     const { settings } = this.options
     let outcome: SendOutcome
     if (!event) {
@@ -426,28 +486,15 @@ class SubscriptionRunner {
     return this.record(row, outcome)
   }
 
-  private async record(row: PendingRow, outcome: SendOutcome): Promise<boolean> {
+  private async record(row: PendingRow, outcome: SendOutcome): Promise<number | null> {
     const { sql, settings } = this.options
     const id = this.lease.id
     const owner = this.dispatcher.owner
     if (outcome.ok) {
       // no row recorded: the lease moved to another process (or an admin removed the row), so
-      // this one stops sending the conversation rather than run ahead of the new owner
-      const [recorded] = await sql<{ n: number }[]>`
-        with d as (
-          update webhook_deliveries
-          set status = 'delivered', attempts = attempts + 1, last_attempt_at = now(),
-              last_status_code = ${outcome.status}, last_error = null, delivered_at = now()
-          where id = ${row.id} and status = 'pending'
-            and exists (select from webhook_subscriptions
-                        where id = ${id} and lease_owner = ${owner})
-          returning 1
-        ), cleared as (
-          update webhook_subscriptions set failing_since = null
-          where id = ${id} and failing_since is not null and exists (select from d)
-        )
-        select count(*)::int as n from d`
-      return recorded!.n > 0
+      // this one stops sending the conversation for now rather than run ahead of the new owner
+      // (it is stopped at the next lease turn, or the rescan finds what is left)
+      return (await this.recordDelivered(row.id, outcome.status)) ? null : Date.now() + 1000
     }
     const attempt = row.attempts + 1
     const delay = retryDelayMs(attempt, settings.retryBaseMs)
@@ -491,7 +538,50 @@ class SubscriptionRunner {
     } else {
       this.armRetry(delay)
     }
-    return false
+    return Date.now() + delay
+  }
+
+  /**
+   * Records a successful delivery; resolves with whether the row was recorded. Successes of all
+   * the conversations being sent are written together: one statement for those that arrive
+   * while the previous one runs (as the command batcher does with commands).
+   */
+  private recordDelivered(deliveryId: string, status: number): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.delivered.push({ id: deliveryId, status, resolve, reject })
+      this.flushing ??= this.flushDelivered().finally(() => {
+        this.flushing = null
+      })
+    })
+  }
+
+  private async flushDelivered(): Promise<void> {
+    const { sql } = this.options
+    while (this.delivered.length > 0) {
+      const batch = this.delivered.splice(0)
+      try {
+        const recorded = await sql<{ id: string }[]>`
+          with d as (
+            update webhook_deliveries w
+            set status = 'delivered', attempts = w.attempts + 1, last_attempt_at = now(),
+                last_status_code = u.code, last_error = null, delivered_at = now()
+            from unnest(${batch.map((b) => b.id)}::text[], ${batch.map((b) => b.status)}::int[])
+              as u(id, code)
+            where w.id = u.id and w.status = 'pending'
+              and exists (select from webhook_subscriptions
+                          where id = ${this.lease.id} and lease_owner = ${this.dispatcher.owner})
+            returning w.id
+          ), cleared as (
+            update webhook_subscriptions set failing_since = null
+            where id = ${this.lease.id} and failing_since is not null and exists (select from d)
+          )
+          select id from d`
+        const ids = new Set(recorded.map((r) => r.id))
+        for (const b of batch) b.resolve(ids.has(b.id))
+      } catch (error) {
+        for (const b of batch) b.reject(error)
+      }
+    }
   }
 
   /** Wakes the pump when the earliest retry is due (the dispatcher's tick is the safety net). */

@@ -23,6 +23,12 @@ export const SEND_TIMEOUT_MS = 10_000
 export function createSender({
   timeoutMs = SEND_TIMEOUT_MS,
   maxResponseBytes = MAX_RESPONSE_BYTES,
+  fetch = globalThis.fetch,
+}: {
+  timeoutMs?: number
+  maxResponseBytes?: number
+  /** On Node the entry point passes `createPinnedFetch` (checked addresses at connect time). */
+  fetch?: typeof globalThis.fetch
 } = {}): SendWebhook {
   return async function sendWebhook({ url, body, headers }) {
     const signal = AbortSignal.timeout(timeoutMs)

@@ -2,6 +2,7 @@ import { type Config, loadConfig } from '../../src/config.ts'
 import { directConversationId } from '../../src/domain/conversation-id.ts'
 import { issueToken } from '../../src/edge/auth.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
+import type { PresencePolicy } from '../../src/presence/presence-policy.ts'
 import { type RunningServer, startNodeServer } from '../../src/server.node.ts'
 import { createServices } from '../../src/services.ts'
 import { createTestDatabase } from './test-database.ts'
@@ -35,12 +36,16 @@ export type TestServer = RunningServer & {
 /** A real Node server (HTTP + WebSocket) on a port of its own, over a fresh test database. */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { log?: Logger; clock?: () => Date } = {},
+  options: { log?: Logger; clock?: () => Date; presencePolicy?: PresencePolicy } = {},
 ): Promise<TestServer> {
   const db = await createTestDatabase({ max: 6 })
   const config = realtimeConfig(env)
   const log = options.log ?? createLogger(config.LOG_LEVEL)
-  const services = await createServices(config, log, { db, clock: options.clock })
+  const services = await createServices(config, log, {
+    db,
+    clock: options.clock,
+    presencePolicy: options.presencePolicy,
+  })
   const server = await startNodeServer(config, { services, log })
   const token = (userId: string, expiresIn = '1h') => issueToken(RT_SECRET, userId, { expiresIn })
   return {

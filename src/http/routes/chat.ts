@@ -6,6 +6,7 @@ import { conversationRoutes } from './chat-conversations.ts'
 import { messageFeatureRoutes } from './chat-message-features.ts'
 import { messageRoutes } from './chat-messages.ts'
 import { moderationRoutes } from './chat-moderation.ts'
+import { presenceRoutes } from './chat-presence.ts'
 import { searchRoutes } from './chat-search.ts'
 
 /**
@@ -21,5 +22,6 @@ export const chatRoutes = (services: Services) =>
     moderationRoutes(chat, services)
     searchRoutes(chat, services)
     messageFeatureRoutes(chat, services)
+    presenceRoutes(chat, services)
     app.route('/api/chat', chat)
   }
