@@ -85,8 +85,14 @@ const rolesOps = [
     weight: 24,
     arbitrary: fc.record({
       op: fc.constant('moderate' as const),
-      kind: fc.constantFrom('rename' as const, 'remove' as const, 'role' as const, 'role' as const),
-      byOwner: fc.boolean(),
+      kind: fc.constantFrom(
+        'rename' as const,
+        'remove' as const,
+        'remove' as const,
+        'role' as const,
+        'role' as const,
+      ),
+      byOwner: fc.constantFrom(true, true, true, false),
       conv: fc.nat(),
       member: fc.nat(),
       target: fc.nat(),
