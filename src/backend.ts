@@ -9,6 +9,7 @@ import { auditProofRoutes } from './http/routes/audit-proofs.ts'
 import { chatRoutes } from './http/routes/chat.ts'
 import { webhookRoutes } from './http/routes/webhooks.ts'
 import { type WebAssets, webRoutes } from './http/web-routes.ts'
+import { isConversationMuted } from './projections/user-settings.ts'
 import { openFanout } from './realtime/fanout-connection.ts'
 import { FanoutRelay } from './realtime/fanout-relay.ts'
 import { Hub } from './realtime/hub.ts'
@@ -91,8 +92,8 @@ export async function createBackend(
 }
 
 /**
- * The webhook dispatcher of this process. Presence is this process's sockets and nobody has
- * muted anything yet: issue 12 (presence across processes, mute) replaces the two functions.
+ * The webhook dispatcher of this process. Presence is this process's sockets (the presence
+ * part of issue 12 replaces it); mutes are the users' conversation settings.
  */
 function createWebhookDispatcher(services: Services, hub: Hub) {
   const { config, db } = services
@@ -103,7 +104,9 @@ function createWebhookDispatcher(services: Services, hub: Hub) {
     log: services.log,
     presence: {
       isUserOnline: (userId) => hub.hasSockets(userId),
-      hasMuted: () => false,
+      // as of the message's time: a mute that ended before it does not silence it
+      hasMuted: (userId, conversationId, at) =>
+        isConversationMuted(db.sql, userId, conversationId, new Date(at)),
     },
     settings: {
       retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,

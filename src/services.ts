@@ -123,6 +123,17 @@ export async function createServices(
       clock,
       rateLimiter,
       erasure: { sql: db.sql, projections, onAppended: notifyLogGrew },
+      // the main pool, as the erasure: the writer pool has one connection per batch in flight
+      userLog: {
+        sql: db.sql,
+        writer: db.sql,
+        projections,
+        onAppended: (events) => {
+          notifyLogGrew()
+          const last = events.at(-1)
+          if (last) reads.wrote(last.metadata.actorId, last.position)
+        },
+      },
     },
   }
 }

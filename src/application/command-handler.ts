@@ -12,6 +12,7 @@ import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
 import { ConcurrencyError } from '../eventstore/errors.ts'
 import type { Queryable, Sql, Tx } from '../eventstore/sql.ts'
+import { type BlockQuery, blockQueryOf } from './batch-decision-state.ts'
 import { reactionFactsAfter, writeReactionFacts } from './message-facts-writes.ts'
 
 export const MAX_ATTEMPTS = 5
@@ -90,10 +91,13 @@ export async function handleCommand(
   }
 
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const loaded = await loadDecisionState(sql, command.conversationId, targetMessageId(command), {
-      actorId: options.actorId,
-      clientId,
-    })
+    const loaded = await loadDecisionState(
+      sql,
+      command.conversationId,
+      targetMessageId(command),
+      { actorId: options.actorId, clientId },
+      blockQueryOf(command, options.actorId),
+    )
     if (loaded.earlier) return { ...loaded.earlier, duplicate: true, events: [] }
     const events = decide(command, loaded, ctx)
     const messageId = command.type === 'SendMessage' ? command.messageId : null
@@ -185,6 +189,8 @@ export type LoadedState = {
   lastHash: string | null
   /** The stored outcome of an earlier command with the same client id, if any. */
   earlier: StoredOutcome | null
+  /** The users who block the actor among the conversation's members and the receiver. */
+  blockedBy: ReadonlySet<string>
 }
 
 /**
@@ -196,6 +202,7 @@ export async function loadDecisionState(
   conversationId: string,
   messageId: string | null,
   idempotency: { actorId: string; clientId: string | null } = { actorId: '', clientId: null },
+  block: BlockQuery | null = null,
 ): Promise<LoadedState> {
   const [row] = await sql<
     {
@@ -203,9 +210,19 @@ export async function loadDecisionState(
       last_hash: string | null
       facts: FactsRow | null
       earlier: StoredOutcome | null
+      blocked_by: string[] | null
     }[]
   >`
     select s.state, s.last_hash,
+      ${
+        block
+          ? sql`(select array_agg(b.user_id) from user_blocks b
+              where b.blocked_user_id = ${block.actorId}
+                and (b.user_id = ${block.receiverId} or exists (
+                  select from conversation_members m
+                  where m.conversation_id = ${block.conversationId} and m.user_id = b.user_id)))`
+          : sql`null::text[]`
+      } as blocked_by,
       (select row_to_json(f) from message_facts f where f.message_id = ${messageId}) as facts,
       (select result from command_results
         where actor_id = ${idempotency.actorId} and command_id = ${idempotency.clientId}) as earlier
@@ -216,6 +233,7 @@ export async function loadDecisionState(
     conversation: row?.state ?? null,
     lastHash: row?.last_hash ?? null,
     earlier: row?.earlier ?? null,
+    blockedBy: new Set(row?.blocked_by ?? []),
     message: f
       ? {
           messageId: f.message_id,

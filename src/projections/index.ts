@@ -7,6 +7,7 @@ import { applyMessages } from './messages-projection.ts'
 import { applyPins } from './pins-projection.ts'
 import { applyReactions } from './reactions-projection.ts'
 import { applyThreads } from './threads-projection.ts'
+import { applyUserSettings } from './user-settings-projection.ts'
 
 /** A read-model table and its key (rebuild truncates it, verify compares it row by row). */
 export type ProjectionTable = { name: string; key: string[] }
@@ -48,6 +49,17 @@ export const projections: Projection[] = [
   },
   // After messages: the next three read the rows it writes (a thread's root, a message's version).
   ...messageFeatureProjections(),
+  // Per-user state (issue 12): blocks, conversation settings (mute, archive), user settings.
+  {
+    name: 'user-settings',
+    apply: applyUserSettings,
+    tables: [
+      { name: 'user_blocks', key: ['user_id', 'blocked_user_id'] },
+      { name: 'conversation_settings', key: ['conversation_id', 'user_id'] },
+      { name: 'user_settings', key: ['user_id'] },
+    ],
+    pipelined: true,
+  },
 ]
 
 /** Reactions, threads, mentions and pins (issue 11); bulk rules in BulkReplay's ledgers. */

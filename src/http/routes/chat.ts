@@ -6,6 +6,7 @@ import { conversationRoutes } from './chat-conversations.ts'
 import { messageFeatureRoutes } from './chat-message-features.ts'
 import { messageRoutes } from './chat-messages.ts'
 import { searchRoutes } from './chat-search.ts'
+import { userSettingsRoutes } from './chat-user-settings.ts'
 
 /**
  * The REST API of REST clients under /api/chat (the paths and shapes older clients use), every
@@ -19,5 +20,6 @@ export const chatRoutes = (services: Services) =>
     conversationRoutes(chat, services)
     searchRoutes(chat, services)
     messageFeatureRoutes(chat, services)
+    userSettingsRoutes(chat, services)
     app.route('/api/chat', chat)
   }

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { directConversationId } from '../src/domain/conversation-id.ts'
+import { isPresenceHidden } from '../src/projections/user-settings.ts'
+import { type ChatAppFixture, createChatApp } from './support/chat-app.ts'
+
+// Per-user logged state through REST (issue 12, part B): blocks, mute and archive, settings.
+
+let f: ChatAppFixture
+beforeAll(async () => {
+  f = await createChatApp()
+})
+afterAll(async () => {
+  await f?.close()
+})
+
+let n = 0
+const fresh = (name: string) => `${name}-us${++n}`
+
+async function dm(from: string, to: string, content = 'hello') {
+  return f.call(from, 'POST', '/api/chat/send', { receiverId: to, content })
+}
+
+async function group(creator: string, others: string[]) {
+  const res = await f.call(creator, 'POST', '/api/chat/conversations', {
+    participantIds: others,
+    title: 'team',
+  })
+  expect(res.status).toBe(201)
+  return res.body.conversation.id as string
+}
+
+function expectError(res: { status: number; body: unknown }, status: number, code: string) {
+  expect(res.status).toBe(status)
+  expect(res.body).toMatchObject({ error: { code, message: expect.any(String) } })
+}
+
+describe('blocks', () => {
+  it('a blocked user cannot write to the blocker directly (403 blocked); the blocker still reads and writes', async () => {
+    const alice = fresh('alice')
+    const bob = fresh('bob')
+    expect((await dm(alice, bob, 'before')).status).toBe(201)
+    const put = await f.call(bob, 'PUT', `/api/chat/blocks/${alice}`)
+    expect(put.status).toBe(200)
+    expect(put.body.items).toEqual([{ userId: alice, blockedAt: expect.any(String) }])
+    // a repeat changes nothing
+    expect((await f.call(bob, 'PUT', `/api/chat/blocks/${alice}`)).body.items).toHaveLength(1)
+
+    expectError(await dm(alice, bob, 'after'), 403, 'blocked')
+    const conversationId = directConversationId(alice, bob)
+    expectError(
+      await f.call(alice, 'POST', '/api/chat/send', { conversationId, content: 'x' }),
+      403,
+      'blocked',
+    )
+    expectError(
+      await f.call(alice, 'POST', '/api/chat/conversations', { participantId: bob }),
+      403,
+      'blocked',
+    )
+    // nothing of the refused messages was recorded; the blocker reads the history and writes
+    const history = await f.call(bob, 'GET', `/api/chat/conversations/${conversationId}/messages`)
+    expect(history.status).toBe(200)
+    expect(history.body.items.map((m: { content: string }) => m.content)).toEqual(['before'])
+    expect((await dm(bob, alice, 'still here')).status).toBe(201)
+    // alice still reads it too (a block stops writing, not reading)
+    const hers = await f.call(alice, 'GET', `/api/chat/conversations/${conversationId}/messages`)
+    expect(hers.status).toBe(200)
+
+    const del = await f.call(bob, 'DELETE', `/api/chat/blocks/${alice}`)
+    expect(del.status).toBe(200)
+    expect(del.body.items).toEqual([])
+    expect((await dm(alice, bob, 'again')).status).toBe(201)
+    expect((await f.call(bob, 'DELETE', `/api/chat/blocks/${alice}`)).status).toBe(200)
+  })
+
+  it('a block also refuses the first message, which would start the conversation', async () => {
+    const alice = fresh('alice')
+    const bob = fresh('bob')
+    expect((await f.call(bob, 'PUT', `/api/chat/blocks/${alice}`)).status).toBe(200)
+    expectError(await dm(alice, bob), 403, 'blocked')
+    expectError(
+      await f.call(alice, 'POST', '/api/chat/conversations', { participantId: bob }),
+      403,
+      'blocked',
+    )
+    const list = await f.call(bob, 'GET', '/api/chat/conversations')
+    expect(list.body.items).toEqual([])
+    // the other way round is allowed
+    expect((await dm(bob, alice)).status).toBe(201)
+  })
+
+  it('groups are not concerned', async () => {
+    const [alice, bob, carol] = [fresh('alice'), fresh('bob'), fresh('carol')]
+    const g = await group(bob, [alice, carol])
+    expect((await f.call(bob, 'PUT', `/api/chat/blocks/${alice}`)).status).toBe(200)
+    const res = await f.call(alice, 'POST', '/api/chat/send', { conversationId: g, content: 'hi' })
+    expect(res.status).toBe(201)
+  })
+
+  it('lists the blocks; refuses to block oneself; a user stream is no conversation', async () => {
+    const alice = fresh('alice')
+    expect((await f.call(alice, 'PUT', '/api/chat/blocks/x1')).status).toBe(200)
+    expect((await f.call(alice, 'PUT', '/api/chat/blocks/x2')).status).toBe(200)
+    const list = await f.call(alice, 'GET', '/api/chat/blocks')
+    expect(list.body.items.map((b: { userId: string }) => b.userId).sort()).toEqual(['x1', 'x2'])
+    expectError(await f.call(alice, 'PUT', `/api/chat/blocks/${alice}`), 400, 'invalid_request')
+    expectError(
+      await f.call(alice, 'POST', '/api/chat/send', {
+        conversationId: `user-${alice}`,
+        content: 'x',
+      }),
+      404,
+      'not_found',
+    )
+    expectError(
+      await f.call(alice, 'GET', `/api/chat/conversations/user-${alice}/messages`),
+      404,
+      'not_found',
+    )
+    expectError(await f.call(null, 'GET', '/api/chat/blocks'), 401, 'unauthorized')
+  })
+
+  it('many commands at once, in one batch, each meet the block', async () => {
+    const bob = fresh('bob')
+    const senders = Array.from({ length: 6 }, () => fresh('s'))
+    await Promise.all(senders.slice(0, 3).map((s) => f.call(bob, 'PUT', `/api/chat/blocks/${s}`)))
+    const results = await Promise.all(senders.map((s) => dm(s, bob)))
+    expect(results.map((r) => r.status)).toEqual([403, 403, 403, 201, 201, 201])
+  })
+})
+
+describe('my settings', () => {
+  it('presence visibility: visible by default, stored, readable by the presence part', async () => {
+    const alice = fresh('alice')
+    expect((await f.call(alice, 'GET', '/api/chat/me/settings')).body).toEqual({
+      presence: 'visible',
+    })
+    const put = await f.call(alice, 'PUT', '/api/chat/me/settings', { presence: 'hidden' })
+    expect(put.status).toBe(200)
+    expect(put.body).toEqual({ presence: 'hidden' })
+    expect(await isPresenceHidden(f.services.db.sql, alice)).toBe(true)
+    expect(await isPresenceHidden(f.services.db.sql, fresh('nobody'))).toBe(false)
+    expectError(
+      await f.call(alice, 'PUT', '/api/chat/me/settings', { presence: 'away' }),
+      400,
+      'invalid_request',
+    )
+    expectError(await f.call(alice, 'PUT', '/api/chat/me/settings', {}), 400, 'invalid_request')
+  })
+})
