@@ -148,3 +148,109 @@ describe('my settings', () => {
     expectError(await f.call(alice, 'PUT', '/api/chat/me/settings', {}), 400, 'invalid_request')
   })
 })
+
+describe('mute and archive', () => {
+  const settings = (user: string, id: string, body: unknown) =>
+    f.call(user, 'PUT', `/api/chat/conversations/${id}/settings`, body)
+  const unread = async (user: string) =>
+    (await f.call(user, 'GET', '/api/chat/unread-count')).body.total as number
+  const listed = async (user: string, query = '') =>
+    (await f.call(user, 'GET', `/api/chat/conversations${query}`)).body.items.map(
+      (c: { id: string }) => c.id,
+    ) as string[]
+
+  it('a muted conversation keeps its unreadCount but leaves the unread total; unmuting brings it back', async () => {
+    const [alice, bob, carol] = [fresh('alice'), fresh('bob'), fresh('carol')]
+    const g = await group(alice, [bob, carol])
+    const direct = (await dm(carol, bob, 'one')).body.conversation.id as string
+    await f.call(alice, 'POST', '/api/chat/send', { conversationId: g, content: 'two' })
+    await f.call(alice, 'POST', '/api/chat/send', { conversationId: g, content: 'three' })
+    expect(await unread(bob)).toBe(3)
+
+    const muted = await settings(bob, g, { muted: true })
+    expect(muted.status).toBe(200)
+    expect(muted.body.conversation).toMatchObject({
+      id: g,
+      unreadCount: 2,
+      muted: true,
+      mutedUntil: null,
+      archived: false,
+    })
+    expect(await unread(bob)).toBe(1)
+    // only bob's own settings changed
+    expect(await unread(carol)).toBe(2)
+    const view = await f.call(bob, 'GET', `/api/chat/conversations/${direct}`)
+    expect(view.body.conversation).toMatchObject({ muted: false, archived: false })
+
+    const until = '2099-01-01T00:00:00.000Z'
+    const later = await settings(bob, g, { mutedUntil: until })
+    expect(later.body.conversation).toMatchObject({ muted: true, mutedUntil: until })
+    const unmuted = await settings(bob, g, { muted: false })
+    expect(unmuted.body.conversation).toMatchObject({ muted: false, mutedUntil: null })
+    expect(await unread(bob)).toBe(3)
+  })
+
+  it('an archived conversation leaves the list unless ?archived=true; a message brings it back unless muted', async () => {
+    const [alice, bob, carol] = [fresh('alice'), fresh('bob'), fresh('carol')]
+    const g = await group(alice, [bob, carol])
+    const d = (await dm(carol, bob)).body.conversation.id as string
+    const archived = await settings(bob, g, { archived: true })
+    expect(archived.body.conversation).toMatchObject({ archived: true })
+    expect(await listed(bob)).toEqual([d])
+    expect((await listed(bob, '?archived=true')).sort()).toEqual([d, g].sort())
+    expect(await listed(alice)).toEqual([g])
+
+    // a new message unarchives it
+    await f.call(alice, 'POST', '/api/chat/send', { conversationId: g, content: 'back' })
+    expect((await listed(bob)).sort()).toEqual([d, g].sort())
+
+    // muted and archived: messages leave it archived
+    await settings(bob, g, { archived: true, muted: true })
+    await f.call(alice, 'POST', '/api/chat/send', { conversationId: g, content: 'quiet' })
+    expect(await listed(bob)).toEqual([d])
+    // archiving again is recorded even if the state already says archived
+    await settings(bob, d, { archived: true })
+    await f.call(carol, 'POST', '/api/chat/send', { conversationId: d, content: 'hi' })
+    expect(await listed(bob)).toEqual([d])
+    await settings(bob, d, { archived: true })
+    expect(await listed(bob)).toEqual([])
+    expect((await listed(bob, '?archived=true')).sort()).toEqual([d, g].sort())
+    expect((await listed(bob, '?archived=false')).sort()).toEqual([])
+  })
+
+  it('a mute with an end stops silencing messages by itself (decided on the message’s time)', async () => {
+    const [alice, bob, carol] = [fresh('alice'), fresh('bob'), fresh('carol')]
+    const g = await group(alice, [bob, carol])
+    // the test clock moves 1 ms per reading: the mute ends after a few dozen commands
+    const until = new Date(f.services.clock().getTime() + 40).toISOString()
+    await settings(bob, g, { mutedUntil: until, archived: true })
+    await f.call(alice, 'POST', '/api/chat/send', { conversationId: g, content: 'still muted' })
+    expect(await listed(bob)).toEqual([])
+    while (f.services.clock().getTime() <= Date.parse(until)) {}
+    await f.call(alice, 'POST', '/api/chat/send', { conversationId: g, content: 'mute is over' })
+    expect(await listed(bob)).toEqual([g])
+  })
+
+  it('refuses bad settings (400) and settings of a conversation one is not in (404)', async () => {
+    const [alice, bob, carol, out] = [fresh('a'), fresh('b'), fresh('c'), fresh('o')]
+    const g = await group(alice, [bob, carol])
+    expectError(await settings(out, g, { muted: true }), 404, 'not_found')
+    expectError(await settings(bob, 'no-such-conversation', { muted: true }), 404, 'not_found')
+    expectError(await settings(bob, g, { muted: 'yes' }), 400, 'invalid_request')
+    expectError(await settings(bob, g, { mutedUntil: 'tomorrow' }), 400, 'invalid_request')
+    expectError(
+      await settings(bob, g, { mutedUntil: '2000-01-01T00:00:00Z' }),
+      400,
+      'invalid_request',
+    )
+    expectError(
+      await settings(bob, g, { muted: false, mutedUntil: '2099-01-01T00:00:00Z' }),
+      400,
+      'invalid_request',
+    )
+    expectError(await settings(bob, g, { pinned: true }), 400, 'invalid_request')
+    // a former member still has their settings
+    await f.call(carol, 'DELETE', `/api/chat/conversations/${g}/participants/me`)
+    expect((await settings(carol, g, { muted: true })).status).toBe(200)
+  })
+})
