@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { directConversationId } from '../src/domain/conversation-id.ts'
-import { isPresenceHidden } from '../src/projections/user-settings.ts'
+import { isPresenceHidden, presencePolicyOf } from '../src/projections/user-settings.ts'
 import { type ChatAppFixture, createChatApp } from './support/chat-app.ts'
 
 // Per-user logged state through REST (issue 12, part B): blocks, mute and archive, settings.
@@ -146,6 +146,21 @@ describe('my settings', () => {
       'invalid_request',
     )
     expectError(await f.call(alice, 'PUT', '/api/chat/me/settings', {}), 400, 'invalid_request')
+    expect(
+      (await f.call(alice, 'PUT', '/api/chat/me/settings', { presence: 'visible' })).body,
+    ).toEqual({ presence: 'visible' })
+  })
+
+  it('the presence policy for the presence part: hidden users, and blocked users hidden from the blocker', async () => {
+    const [alice, bob] = [fresh('alice'), fresh('bob')]
+    const policy = presencePolicyOf(f.services.db.sql)
+    expect(await policy.isHidden(alice)).toBe(false)
+    await f.call(alice, 'PUT', '/api/chat/me/settings', { presence: 'hidden' })
+    expect(await policy.isHidden(alice)).toBe(true)
+    expect(await policy.hides(bob, alice)).toBe(false)
+    await f.call(bob, 'PUT', `/api/chat/blocks/${alice}`)
+    expect(await policy.hides(bob, alice)).toBe(true)
+    expect(await policy.hides(alice, bob)).toBe(false)
   })
 })
 

@@ -54,6 +54,8 @@ export type UserEvent =
 
 export type UserEventType = UserEvent['type']
 
+export const userEventTypes = Object.keys(userEventSchemas) as UserEventType[]
+
 export function isUserEvent<E extends { type: string }>(
   event: E,
 ): event is Extract<E, { type: UserEventType }> {

@@ -67,3 +67,15 @@ export async function mutedAmong(
       and (muted_until is null or muted_until > ${at})`
   return new Set(rows.map((r) => r.user_id))
 }
+
+/**
+ * What presence (issue 12, part C) asks of these settings, in the shape of its
+ * `PresencePolicy`: a user who hides their presence is never shown online, and a user's
+ * presence is not shown to someone who blocks them.
+ */
+export function presencePolicyOf(sql: Queryable) {
+  return {
+    isHidden: (userId: string) => isPresenceHidden(sql, userId),
+    hides: (viewerId: string, subjectId: string) => isBlocking(sql, viewerId, subjectId),
+  }
+}
