@@ -1,5 +1,6 @@
 import type { ConversationCommand } from '../domain/commands.ts'
 import type { ConversationState, MessageFacts } from '../domain/conversation.ts'
+import { USER_STREAM_PREFIX } from '../domain/user-events.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 
 /** The stored answer to a command with a client id (what a retry gets back). */
@@ -30,7 +31,7 @@ export const clientKey = (actorId: string, clientId: string) => `${actorId}\u000
  * What deciding a batch needs, in one round trip (four statements sent together): the
  * snapshots of its conversations, the facts of the messages its commands point at, the
  * outcomes of earlier commands with the same client ids, and the blocks against the actors of
- * messages and direct starts by the members (or receivers) of their conversations. With `lock` (inside a transaction) the
+ * messages and direct starts by the other member (or receiver) of their direct conversation. With `lock` (inside a transaction) the
  * conversations are locked until it ends, in id order, so two processes never deadlock on them.
  */
 export async function loadBatchDecisionState(
@@ -75,21 +76,7 @@ export async function loadBatchDecisionState(
             ${wanted.clientIds.map((c) => c.clientId)}::text[]
           ) as w(actor_id, command_id)
             on r.actor_id = w.actor_id and r.command_id = w.command_id`,
-    blocks.length === 0
-      ? []
-      : sql<{ actor_id: string; blocker_id: string }[]>`
-          select distinct w.actor_id, b.user_id as blocker_id
-          from unnest(
-            ${blocks.map((q) => q.actorId)}::text[],
-            ${blocks.map((q) => q.conversationId)}::text[],
-            ${blocks.map((q) => q.receiverId)}::text[]
-          ) as w(actor_id, conversation_id, receiver_id)
-          join user_blocks b on b.blocked_user_id = w.actor_id
-          where b.user_id = w.receiver_id
-            or exists (
-              select from conversation_members m
-              where m.conversation_id = w.conversation_id and m.user_id = b.user_id
-            )`,
+    loadBlockers(sql, blocks),
   ])
   const blockedBy = new Map<string, Set<string>>()
   for (const r of blockRows) {
@@ -117,6 +104,33 @@ export async function loadBatchDecisionState(
     earlier: new Map(earlier.map((r) => [clientKey(r.actor_id, r.command_id), r.result])),
     blockedBy,
   }
+}
+
+/**
+ * For each command that may meet a block, the users who block its actor among the other
+ * member of its direct conversation and its receiver: read from the snapshots of their user
+ * streams (`streams`, never a read model, so a rebuild that truncates the read models cannot
+ * deadlock with it; the conversation's members come from its own snapshot).
+ */
+export function loadBlockers(
+  sql: Queryable,
+  blocks: BlockQuery[],
+): Promise<{ actor_id: string; blocker_id: string }[]> | [] {
+  if (blocks.length === 0) return []
+  return sql<{ actor_id: string; blocker_id: string }[]>`
+    select distinct w.actor_id, u.state->>'userId' as blocker_id
+    from unnest(
+      ${blocks.map((q) => q.actorId)}::text[],
+      ${blocks.map((q) => q.conversationId)}::text[],
+      ${blocks.map((q) => q.receiverId)}::text[]
+    ) as w(actor_id, conversation_id, receiver_id)
+    left join streams c on c.stream_id = w.conversation_id and c.state->>'kind' = 'direct'
+    join streams u on u.stream_id = any(
+      array[${USER_STREAM_PREFIX} || w.receiver_id] || array(
+        select ${USER_STREAM_PREFIX} || k from jsonb_object_keys(c.state->'participants') as k
+      )
+    )
+    where u.state->'blocked' ? w.actor_id`
 }
 
 /** The block question a command asks, if it may meet a block (messages, direct starts). */

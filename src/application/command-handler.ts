@@ -12,7 +12,7 @@ import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
 import { ConcurrencyError } from '../eventstore/errors.ts'
 import type { Queryable, Sql, Tx } from '../eventstore/sql.ts'
-import { type BlockQuery, blockQueryOf } from './batch-decision-state.ts'
+import { type BlockQuery, blockQueryOf, loadBlockers } from './batch-decision-state.ts'
 import { reactionFactsAfter, writeReactionFacts } from './message-facts-writes.ts'
 
 export const MAX_ATTEMPTS = 5
@@ -204,36 +204,29 @@ export async function loadDecisionState(
   idempotency: { actorId: string; clientId: string | null } = { actorId: '', clientId: null },
   block: BlockQuery | null = null,
 ): Promise<LoadedState> {
+  // sent together: one round trip
+  const blockers = loadBlockers(sql, block ? [block] : [])
   const [row] = await sql<
     {
       state: ConversationState | null
       last_hash: string | null
       facts: FactsRow | null
       earlier: StoredOutcome | null
-      blocked_by: string[] | null
     }[]
   >`
     select s.state, s.last_hash,
-      ${
-        block
-          ? sql`(select array_agg(b.user_id) from user_blocks b
-              where b.blocked_user_id = ${block.actorId}
-                and (b.user_id = ${block.receiverId} or exists (
-                  select from conversation_members m
-                  where m.conversation_id = ${block.conversationId} and m.user_id = b.user_id)))`
-          : sql`null::text[]`
-      } as blocked_by,
       (select row_to_json(f) from message_facts f where f.message_id = ${messageId}) as facts,
       (select result from command_results
         where actor_id = ${idempotency.actorId} and command_id = ${idempotency.clientId}) as earlier
     from (select 1) as one
     left join streams s on s.stream_id = ${conversationId}`
+  const blockedBy = new Set((await blockers).map((b) => b.blocker_id))
   const f = row?.facts ?? null
   return {
     conversation: row?.state ?? null,
     lastHash: row?.last_hash ?? null,
     earlier: row?.earlier ?? null,
-    blockedBy: new Set(row?.blocked_by ?? []),
+    blockedBy,
     message: f
       ? {
           messageId: f.message_id,

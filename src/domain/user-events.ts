@@ -62,7 +62,7 @@ export function isUserEvent<E extends { type: string }>(
   return Object.hasOwn(userEventSchemas, event.type)
 }
 
-const USER_STREAM_PREFIX = 'user-'
+export const USER_STREAM_PREFIX = 'user-'
 
 /** The stream of a user's logged state (conversation streams are UUIDs: never this shape). */
 export const userStreamId = (userId: string) => `${USER_STREAM_PREFIX}${userId}`

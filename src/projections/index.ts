@@ -41,15 +41,9 @@ export const projections: Projection[] = [
     tables: [{ name: 'conversations', key: ['conversation_id'] }],
     pipelined: true,
   },
-  {
-    name: 'messages',
-    apply: applyMessages,
-    tables: [{ name: 'messages', key: ['conversation_id', 'version'] }],
-    pipelined: true,
-  },
-  // After messages: the next three read the rows it writes (a thread's root, a message's version).
-  ...messageFeatureProjections(),
   // Per-user state (issue 12): blocks, conversation settings (mute, archive), user settings.
+  // Here, so that a rebuild truncates (locks) its tables in the order the conversation views
+  // read them: members, conversations, settings, then messages and the rest.
   {
     name: 'user-settings',
     apply: applyUserSettings,
@@ -60,6 +54,14 @@ export const projections: Projection[] = [
     ],
     pipelined: true,
   },
+  {
+    name: 'messages',
+    apply: applyMessages,
+    tables: [{ name: 'messages', key: ['conversation_id', 'version'] }],
+    pipelined: true,
+  },
+  // After messages: the next three read the rows it writes (a thread's root, a message's version).
+  ...messageFeatureProjections(),
 ]
 
 /** Reactions, threads, mentions and pins (issue 11); bulk rules in BulkReplay's ledgers. */
