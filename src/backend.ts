@@ -9,6 +9,7 @@ import { auditProofRoutes } from './http/routes/audit-proofs.ts'
 import { chatRoutes } from './http/routes/chat.ts'
 import { webhookRoutes } from './http/routes/webhooks.ts'
 import { type WebAssets, webRoutes } from './http/web-routes.ts'
+import { isConversationMuted } from './projections/user-settings.ts'
 import { openFanout } from './realtime/fanout-connection.ts'
 import { FanoutRelay } from './realtime/fanout-relay.ts'
 import { Hub } from './realtime/hub.ts'
@@ -99,7 +100,8 @@ export async function createBackend(
 
 /**
  * The webhook dispatcher of this process. Online is presence across processes (a user in the
- * grace period after their last socket closed counts as online); nobody has muted anything yet.
+ * grace period after their last socket closed counts as online); mutes are the users'
+ * conversation settings.
  */
 function createWebhookDispatcher(services: Services, send?: SendWebhook) {
   const { config, db } = services
@@ -111,7 +113,9 @@ function createWebhookDispatcher(services: Services, send?: SendWebhook) {
     log: services.log,
     presence: {
       isUserOnline: (userId) => services.presence.isOnline(userId),
-      hasMuted: () => false,
+      // as of the message's time: a mute that ended before it does not silence it
+      hasMuted: (userId, conversationId, at) =>
+        isConversationMuted(db.sql, userId, conversationId, new Date(at)),
     },
     settings: {
       retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,

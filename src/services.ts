@@ -17,12 +17,13 @@ import { createReadRouter, type ReadRouter } from './eventstore/read-replica.ts'
 import type { Logger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { Presence } from './presence/presence.ts'
-import { type PresencePolicy, permissivePresencePolicy } from './presence/presence-policy.ts'
+import type { PresencePolicy } from './presence/presence-policy.ts'
 import {
   MemoryPresenceTransport,
   PostgresPresenceTransport,
 } from './presence/presence-transport.ts'
 import { applyProjections } from './projections/index.ts'
+import { presencePolicyOf } from './projections/user-settings.ts'
 import { MigrationError } from './startup-errors.ts'
 
 /** Everything the HTTP and WebSocket layers need, built once per process. */
@@ -124,7 +125,8 @@ export async function createServices(
   const processId = crypto.randomUUID()
   const presence = new Presence({
     graceMs: config.PRESENCE_GRACE_MS,
-    policy: overrides.presencePolicy ?? permissivePresencePolicy,
+    // hidden users (their settings) and blocks (a blocker does not see the blocked user)
+    policy: overrides.presencePolicy ?? presencePolicyOf(db.sql),
     sql: db.sql,
     clock,
     processId,
@@ -156,6 +158,17 @@ export async function createServices(
       clock,
       rateLimiter,
       erasure: { sql: db.sql, projections, onAppended: notifyLogGrew },
+      // the main pool, as the erasure: the writer pool has one connection per batch in flight
+      userLog: {
+        sql: db.sql,
+        writer: db.sql,
+        projections,
+        onAppended: (events) => {
+          notifyLogGrew()
+          const last = events.at(-1)
+          if (last) reads.wrote(last.metadata.actorId, last.position)
+        },
+      },
     },
   }
 }

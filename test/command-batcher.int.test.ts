@@ -7,6 +7,7 @@ import {
   handleCommand,
   TooMuchContentionError,
 } from '../src/application/command-handler.ts'
+import { executeUserCommand } from '../src/application/user-settings.ts'
 import { conversationLog } from '../src/conversation-log.ts'
 import type { ConversationCommand } from '../src/domain/commands.ts'
 import { directConversationId, newId } from '../src/domain/conversation-id.ts'
@@ -264,15 +265,29 @@ describe('command batcher', () => {
     let appended = 0
     let rejected = 0
     let grouped = 0
+    let blockedAnswers = 0
     await fc.assert(
       fc.asyncProperty(
         scenario,
         fc.integer({ min: 1, max: 8 }),
         fc.boolean(),
         fc.integer({ min: 1, max: 3 }),
-        async (raw, cap, withGroups, inFlight) => {
+        fc.constantFrom(null, 0, 1),
+        async (raw, cap, withGroups, inFlight, blocker) => {
           const run = `r${runs++}-${crypto.randomUUID().slice(0, 6)}`
           const steps = materialize(run, raw, withGroups)
+          // one of the two users of the direct conversation may block the other (issue 12)
+          if (blocker !== null) {
+            const [a, b] = [`${run}-${actors[0]}`, `${run}-${actors[1]}`]
+            for (const db of [batched, sequential]) {
+              await executeUserCommand(
+                { sql: db.sql, writer: db.sql, projections: applyProjections },
+                { userId: blocker === 0 ? a : b, correlationId: run },
+                { type: 'BlockUser', userId: blocker === 0 ? b : a },
+                new Date(Date.parse('2026-02-01T00:00:00.000Z')),
+              )
+            }
+          }
           const ids = [...new Set([...steps.map((s) => s.command.conversationId)])]
           const together = batcherOn(batched, cap, applyProjections, inFlight)
           const concurrent = await Promise.allSettled(
@@ -292,6 +307,9 @@ describe('command batcher', () => {
           const events = concurrent.flatMap((r) => (r.status === 'fulfilled' ? r.value.events : []))
           appended += events.length
           rejected += concurrent.filter((r) => r.status === 'rejected').length
+          blockedAnswers += concurrent.filter(
+            (r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'blocked',
+          ).length
           // group commit happened: some transaction wrote the events of several commands
           const commandsPerTx = new Map<string, Set<string>>()
           for (const e of events) {
@@ -309,6 +327,7 @@ describe('command batcher', () => {
     expect(appended).toBeGreaterThan(0)
     expect(rejected).toBeGreaterThan(0)
     expect(grouped).toBeGreaterThan(0)
+    expect(blockedAnswers).toBeGreaterThan(0)
   })
 
   it('a domain rejection fails only its own command; the rest of its batch commits', async () => {

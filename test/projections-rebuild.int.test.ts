@@ -1,9 +1,11 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolveMessageRefs } from '../src/application/message-refs.ts'
+import { executeUserCommand } from '../src/application/user-settings.ts'
 import type { ConversationCommand } from '../src/domain/commands.ts'
 import { directConversationId, newId } from '../src/domain/conversation-id.ts'
 import { DomainError } from '../src/domain/errors.ts'
+import type { UserCommand } from '../src/domain/user-settings.ts'
 import { getConversationView } from '../src/projections/conversations.ts'
 import { getMessageView } from '../src/projections/messages.ts'
 import { rebuildProjections } from '../src/projections/rebuild.ts'
@@ -116,6 +118,48 @@ const rolesOps = [
   },
 ]
 
+// Per-user state (issue 12): blocks, mute and archive, presence visibility
+type UserStateOp =
+  | { op: 'block' | 'unblock'; actor: string; userId: string }
+  | {
+      op: 'settings'
+      member: number
+      conv: number
+      muted: boolean | null
+      untilSeconds: number | null
+      archived: boolean | null
+    }
+  | { op: 'presence'; actor: string; hidden: boolean }
+const userStateOps = [
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constantFrom('block' as const, 'block' as const, 'unblock' as const),
+      actor: user,
+      userId: user,
+    }),
+  },
+  {
+    weight: 10,
+    arbitrary: fc.record({
+      op: fc.constant('settings' as const),
+      member: fc.nat(),
+      conv: fc.nat(),
+      muted: fc.option(fc.boolean(), { nil: null }),
+      untilSeconds: fc.option(fc.integer({ min: 1, max: 20 }), { nil: null }),
+      archived: fc.option(fc.boolean(), { nil: null }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('presence' as const),
+      actor: user,
+      hidden: fc.boolean(),
+    }),
+  },
+]
+
 type Op =
   | RolesOp
   | { op: 'direct'; from: string; to: string; text: string }
@@ -128,6 +172,7 @@ type Op =
   | { op: 'leave'; actor: string; conv: number }
   | { op: 'erase'; userId: string }
   | MessageFeatureOp
+  | UserStateOp
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 30, arbitrary: fc.record({ op: fc.constant('direct'), from: user, to: user, text }) },
@@ -186,6 +231,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('erase'), userId: user }) },
   ...messageFeatureOps,
   ...rolesOps,
+  ...userStateOps,
 )
 
 type World = {
@@ -334,6 +380,12 @@ async function runOp(world: World, op: Op) {
       }
       return
     }
+    case 'block':
+    case 'unblock':
+    case 'settings':
+    case 'presence':
+      await runUserStateOp(world, op, pick)
+      return
     default:
       await runMessageFeatureOp(world, op, exec, pick)
   }
@@ -344,6 +396,46 @@ async function ownerOf(conversationId: string): Promise<string | null> {
     select user_id from conversation_members
     where conversation_id = ${conversationId} and role = 'owner' and left_version is null`
   return row?.user_id ?? null
+}
+
+async function runUserStateOp(
+  world: World,
+  op: UserStateOp,
+  pick: <T>(xs: T[], i: number) => T | null,
+) {
+  const now = services.clock()
+  const run = (userId: string, command: UserCommand) =>
+    executeUserCommand(services.app.userLog, { userId, correlationId: 'rebuild' }, command, now)
+  switch (op.op) {
+    case 'block':
+      await run(op.actor, { type: 'BlockUser', userId: op.userId })
+      return
+    case 'unblock':
+      await run(op.actor, { type: 'UnblockUser', userId: op.userId })
+      return
+    case 'presence':
+      await run(op.actor, {
+        type: 'ChangeUserSettings',
+        presence: op.hidden ? 'hidden' : 'visible',
+      })
+      return
+    case 'settings': {
+      const conv = pick(world.conversations, op.conv)
+      const actor = conv && pick([...conv.members], op.member)
+      if (!conv || !actor) return
+      await run(actor, {
+        type: 'ChangeConversationSettings',
+        conversationId: conv.id,
+        ...(op.muted === null ? {} : { muted: op.muted }),
+        // some mutes end by themselves between messages (the clock moves on with each command)
+        ...(op.untilSeconds === null || op.muted === false
+          ? {}
+          : { mutedUntil: new Date(now.getTime() + op.untilSeconds * 1000).toISOString() }),
+        ...(op.archived === null ? {} : { archived: op.archived }),
+      })
+      return
+    }
+  }
 }
 
 async function runMessageFeatureOp(
@@ -433,7 +525,11 @@ describe('rebuild and verify', () => {
         (select count(*)::int from thread_participants) as thread_participants,
         (select count(*)::int from message_mentions) as mentions,
         (select count(*)::int from message_pins) as pins,
-        (select count(*)::int from messages where reply_to_message_id is not null) as quotes`
+        (select count(*)::int from messages where reply_to_message_id is not null) as quotes,
+        (select count(*)::int from user_blocks) as blocks,
+        (select count(*)::int from conversation_settings where muted) as muted,
+        (select count(*)::int from conversation_settings where archived) as archived,
+        (select count(*)::int from user_settings) as user_settings`
     for (const [table, rows] of Object.entries(features!)) expect(rows, table).toBeGreaterThan(0)
     const roleEvents = await services.db.sql<{ type: string; n: number }[]>`
       select type, count(*)::int as n from events
@@ -629,5 +725,8 @@ async function snapshot() {
     threadParticipants: await sql`select * from thread_participants order by 1, 2, 3`,
     mentions: await sql`select * from message_mentions order by 1, 2, 3`,
     pins: await sql`select * from message_pins order by 1, 2`,
+    blocks: await sql`select * from user_blocks order by 1, 2`,
+    conversationSettings: await sql`select * from conversation_settings order by 1, 2`,
+    userSettings: await sql`select * from user_settings order by 1`,
   }
 }

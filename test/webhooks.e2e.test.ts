@@ -292,6 +292,57 @@ describe('delivery', () => {
   })
 })
 
+describe('mute (issue 12)', () => {
+  it('does not notify a recipient who muted the conversation unless mentioned; never sends per-user events', async () => {
+    const r = await receiver()
+    const all = await receiver()
+    const sub = await subscribe(main, r, ['notification.created'])
+    const everything = await subscribe(main, all)
+    const [a, muted, away] = [uniqueUser('a'), uniqueUser('muted'), uniqueUser('away')]
+    const call = async (user: string, method: string, path: string, body: unknown) => {
+      const res = await fetch(`${main.url}/api/chat${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${await main.token(user)}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(body),
+      })
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+    }
+    const group = await call(a, 'POST', '/conversations', {
+      participantIds: [muted, away],
+      title: 'team',
+    })
+    expect(group.status).toBe(201)
+    const conversationId = (group.body.conversation as { id: string }).id
+    const settings = await call(muted, 'PUT', `/conversations/${conversationId}/settings`, {
+      muted: true,
+    })
+    expect(settings.status).toBe(200)
+
+    const quiet = await send(main, a, { conversationId }, 'lunch?')
+    const loud = await main.restSend(a, { conversationId, content: 'you!', mentions: [muted] })
+    expect(loud.status).toBe(201)
+    await r.until(() => r.accepted().length >= 3, 'three notifications')
+    const seen = r.accepted().map((w) => [w.body.data.userId, w.body.data.mentioned])
+    expect(seen).toEqual([
+      [away, false],
+      [away, false],
+      [muted, true],
+    ])
+    expect(r.accepted()[0]!.body.position).toBe(quiet.position)
+    // the subscription to every event got the messages but not the user's settings event
+    await all.until(
+      () => all.accepted().some((w) => w.body.data?.content === 'you!'),
+      'the messages',
+    )
+    expect(all.accepted().map((w) => w.body.type)).not.toContain('ConversationSettingsChanged')
+    await api(main, 'DELETE', `/${sub.id}`)
+    await api(main, 'DELETE', `/${everything.id}`)
+  })
+})
+
 describe('failures', () => {
   it('dead-letters after the last attempt, goes on, and retries a dead letter on request', async () => {
     const r = await receiver((body) =>

@@ -1,4 +1,6 @@
+import type { ConversationCommand } from '../domain/commands.ts'
 import type { ConversationState, MessageFacts } from '../domain/conversation.ts'
+import { USER_STREAM_PREFIX } from '../domain/user-events.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 
 /** The stored answer to a command with a client id (what a retry gets back). */
@@ -16,14 +18,20 @@ export type BatchDecisionState = {
   facts: Map<string, MessageFacts>
   /** Keyed by `clientKey(actorId, clientId)`. */
   earlier: Map<string, StoredOutcome>
+  /** Per actor: the users who block them, among the members and receivers asked about. */
+  blockedBy: Map<string, Set<string>>
 }
+
+/** A command that may meet a block: its actor, conversation and receiver (if addressed so). */
+export type BlockQuery = { actorId: string; conversationId: string; receiverId: string | null }
 
 export const clientKey = (actorId: string, clientId: string) => `${actorId}\u0000${clientId}`
 
 /**
- * What deciding a batch needs, in one round trip (three statements sent together): the
- * snapshots of its conversations, the facts of the messages its commands point at, and the
- * outcomes of earlier commands with the same client ids. With `lock` (inside a transaction) the
+ * What deciding a batch needs, in one round trip (four statements sent together): the
+ * snapshots of its conversations, the facts of the messages its commands point at, the
+ * outcomes of earlier commands with the same client ids, and the blocks against the actors of
+ * messages and direct starts by the other member (or receiver) of their direct conversation. With `lock` (inside a transaction) the
  * conversations are locked until it ends, in id order, so two processes never deadlock on them.
  */
 export async function loadBatchDecisionState(
@@ -32,10 +40,12 @@ export async function loadBatchDecisionState(
     streamIds: string[]
     messageIds: string[]
     clientIds: { actorId: string; clientId: string }[]
+    blocks?: BlockQuery[]
   },
   options: { lock?: boolean } = {},
 ): Promise<BatchDecisionState> {
-  const [streams, facts, earlier] = await Promise.all([
+  const blocks = wanted.blocks ?? []
+  const [streams, facts, earlier, blockRows] = await Promise.all([
     sql<{ stream_id: string; state: ConversationState; last_hash: string }[]>`
       select stream_id, state, last_hash from streams
       where stream_id = any(${wanted.streamIds}::text[])
@@ -66,7 +76,14 @@ export async function loadBatchDecisionState(
             ${wanted.clientIds.map((c) => c.clientId)}::text[]
           ) as w(actor_id, command_id)
             on r.actor_id = w.actor_id and r.command_id = w.command_id`,
+    loadBlockers(sql, blocks),
   ])
+  const blockedBy = new Map<string, Set<string>>()
+  for (const r of blockRows) {
+    const set = blockedBy.get(r.actor_id) ?? new Set<string>()
+    set.add(r.blocker_id)
+    blockedBy.set(r.actor_id, set)
+  }
   return {
     streams: new Map(streams.map((s) => [s.stream_id, { state: s.state, lastHash: s.last_hash }])),
     facts: new Map(
@@ -85,5 +102,49 @@ export async function loadBatchDecisionState(
       ]),
     ),
     earlier: new Map(earlier.map((r) => [clientKey(r.actor_id, r.command_id), r.result])),
+    blockedBy,
   }
+}
+
+/**
+ * For each command that may meet a block, the users who block its actor among the other
+ * member of its direct conversation and its receiver: read from the snapshots of their user
+ * streams (`streams`, never a read model, so a rebuild that truncates the read models cannot
+ * deadlock with it; the conversation's members come from its own snapshot).
+ */
+export function loadBlockers(
+  sql: Queryable,
+  blocks: BlockQuery[],
+): Promise<{ actor_id: string; blocker_id: string }[]> | [] {
+  if (blocks.length === 0) return []
+  return sql<{ actor_id: string; blocker_id: string }[]>`
+    select distinct w.actor_id, u.state->>'userId' as blocker_id
+    from unnest(
+      ${blocks.map((q) => q.actorId)}::text[],
+      ${blocks.map((q) => q.conversationId)}::text[],
+      ${blocks.map((q) => q.receiverId)}::text[]
+    ) as w(actor_id, conversation_id, receiver_id)
+    left join streams c on c.stream_id = w.conversation_id and c.state->>'kind' = 'direct'
+    join streams u on u.stream_id = any(
+      array[${USER_STREAM_PREFIX} || w.receiver_id] || array(
+        select ${USER_STREAM_PREFIX} || k from jsonb_object_keys(c.state->'participants') as k
+      )
+    )
+    where u.state->'blocked' ? w.actor_id`
+}
+
+/** The block question a command asks, if it may meet a block (messages, direct starts). */
+export function blockQueryOf(command: ConversationCommand, actorId: string): BlockQuery | null {
+  if (command.type === 'SendMessage') {
+    return {
+      actorId,
+      conversationId: command.conversationId,
+      receiverId: command.receiverId ?? null,
+    }
+  }
+  if (command.type === 'StartConversation' && command.kind === 'direct') {
+    const receiverId = command.participantIds.find((id) => id !== actorId) ?? null
+    return { actorId, conversationId: command.conversationId, receiverId }
+  }
+  return null
 }

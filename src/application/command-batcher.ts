@@ -17,6 +17,8 @@ import type { Sql, Tx } from '../eventstore/sql.ts'
 import type { Logger } from '../logger.ts'
 import {
   type BatchDecisionState,
+  type BlockQuery,
+  blockQueryOf,
   clientKey,
   loadBatchDecisionState,
   type StoredOutcome,
@@ -314,7 +316,7 @@ function planBatch(batch: Pending[], loaded: BatchDecisionState): PlannedBatch {
       continue
     }
     const work = streamWork(streams, loaded, p.command.conversationId)
-    const plan = decideOne(p, work, facts)
+    const plan = decideOne(p, work, facts, loaded.blockedBy.get(p.options.actorId))
     plans.set(p, plan)
     if (plan.kind === 'append' && key !== null) leaders.set(key, p)
   }
@@ -391,8 +393,11 @@ function wantedFor(batch: Pending[]) {
   const streamIds = new Set<string>()
   const messageIds = new Set<string>()
   const clientIds = new Map<string, { actorId: string; clientId: string }>()
+  const blocks: BlockQuery[] = []
   for (const p of batch) {
     streamIds.add(p.command.conversationId)
+    const block = blockQueryOf(p.command, p.options.actorId)
+    if (block) blocks.push(block)
     const target = targetMessageId(p.command)
     if (target) messageIds.add(target)
     if (p.clientId !== null) {
@@ -406,6 +411,7 @@ function wantedFor(batch: Pending[]) {
     streamIds: [...streamIds],
     messageIds: [...messageIds],
     clientIds: [...clientIds.values()],
+    blocks,
   }
 }
 
@@ -431,13 +437,22 @@ function streamWork(
 }
 
 /** Decides one command against the state its conversation is in so far in this batch. */
-function decideOne(p: Pending, work: StreamWork, facts: Map<string, MessageFacts>): Plan {
+function decideOne(
+  p: Pending,
+  work: StreamWork,
+  facts: Map<string, MessageFacts>,
+  blockedBy: ReadonlySet<string> | undefined,
+): Plan {
   const target = targetMessageId(p.command)
   let events: ConversationEvent[]
   try {
     events = decide(
       p.command,
-      { conversation: work.state, message: target ? (facts.get(target) ?? null) : null },
+      {
+        conversation: work.state,
+        message: target ? (facts.get(target) ?? null) : null,
+        ...(blockedBy ? { blockedBy } : {}),
+      },
       { actorId: p.options.actorId, now: p.options.now },
     )
     // Checked here, so that an invalid event fails its own command and not the whole batch.

@@ -12,6 +12,7 @@ import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
 import { ConcurrencyError } from '../eventstore/errors.ts'
 import type { Queryable, Sql, Tx } from '../eventstore/sql.ts'
+import { type BlockQuery, blockQueryOf, loadBlockers } from './batch-decision-state.ts'
 import { reactionFactsAfter, writeReactionFacts } from './message-facts-writes.ts'
 
 export const MAX_ATTEMPTS = 5
@@ -90,10 +91,13 @@ export async function handleCommand(
   }
 
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const loaded = await loadDecisionState(sql, command.conversationId, targetMessageId(command), {
-      actorId: options.actorId,
-      clientId,
-    })
+    const loaded = await loadDecisionState(
+      sql,
+      command.conversationId,
+      targetMessageId(command),
+      { actorId: options.actorId, clientId },
+      blockQueryOf(command, options.actorId),
+    )
     if (loaded.earlier) return { ...loaded.earlier, duplicate: true, events: [] }
     const events = decide(command, loaded, ctx)
     const messageId = command.type === 'SendMessage' ? command.messageId : null
@@ -185,6 +189,8 @@ export type LoadedState = {
   lastHash: string | null
   /** The stored outcome of an earlier command with the same client id, if any. */
   earlier: StoredOutcome | null
+  /** The users who block the actor among the conversation's members and the receiver. */
+  blockedBy: ReadonlySet<string>
 }
 
 /**
@@ -196,7 +202,10 @@ export async function loadDecisionState(
   conversationId: string,
   messageId: string | null,
   idempotency: { actorId: string; clientId: string | null } = { actorId: '', clientId: null },
+  block: BlockQuery | null = null,
 ): Promise<LoadedState> {
+  // sent together: one round trip
+  const blockers = loadBlockers(sql, block ? [block] : [])
   const [row] = await sql<
     {
       state: ConversationState | null
@@ -211,11 +220,13 @@ export async function loadDecisionState(
         where actor_id = ${idempotency.actorId} and command_id = ${idempotency.clientId}) as earlier
     from (select 1) as one
     left join streams s on s.stream_id = ${conversationId}`
+  const blockedBy = new Set((await blockers).map((b) => b.blocker_id))
   const f = row?.facts ?? null
   return {
     conversation: row?.state ?? null,
     lastHash: row?.last_hash ?? null,
     earlier: row?.earlier ?? null,
+    blockedBy,
     message: f
       ? {
           messageId: f.message_id,

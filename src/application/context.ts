@@ -1,6 +1,7 @@
+import type { RecordedEvent } from '../conversation-log.ts'
 import type { ConversationCommand } from '../domain/commands.ts'
-import type { Queryable } from '../eventstore/sql.ts'
-import type { CommandOutcome, ExecuteCommand } from './command-handler.ts'
+import type { Queryable, Sql } from '../eventstore/sql.ts'
+import type { CommandOutcome, ExecuteCommand, InlineProjection } from './command-handler.ts'
 import type { ErasureDeps } from './erase-user-content.ts'
 import type { RateLimiter } from './rate-limiter.ts'
 
@@ -15,6 +16,19 @@ export type AppContext = {
   rateLimiter: RateLimiter
   /** The erasure's transaction and its wake-up of the followers. */
   erasure: ErasureDeps
+  /** Where per-user state (blocks, settings) is decided and appended. */
+  userLog: UserLogDeps
+}
+
+/** Where per-user streams (blocks, settings) are decided and appended (user-settings.ts). */
+export type UserLogDeps = {
+  /** Reads the stream's state. */
+  sql: Queryable
+  /** Runs the append transaction. */
+  writer: Sql
+  projections?: InlineProjection
+  /** Called after the commit with the appended events (wakes the log followers). */
+  onAppended?: (events: RecordedEvent[]) => void
 }
 
 /**

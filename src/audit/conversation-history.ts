@@ -236,6 +236,12 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
       case 'MessageUnpinned':
         foldMessageFeature(event, ref, messages, h.pins)
         break
+      // events of the per-user streams, never of a conversation's
+      case 'UserBlocked':
+      case 'UserUnblocked':
+      case 'ConversationSettingsChanged':
+      case 'UserSettingsChanged':
+        break
       default: {
         const _exhaustive: never = event
         throw new Error(`unknown event ${JSON.stringify(_exhaustive)}`)

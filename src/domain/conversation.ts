@@ -3,6 +3,7 @@
 import type { CommandContext, ConversationCommand } from './commands.ts'
 import { directConversationId } from './conversation-id.ts'
 import {
+  blocked,
   conversationNotFound,
   DomainError,
   invalidCommand,
@@ -27,6 +28,7 @@ import {
   ownershipAfterLeaving,
 } from './roles.ts'
 import type { Role } from './roles-events.ts'
+import { isUserStreamId } from './user-events.ts'
 
 export const MIN_GROUP_SIZE = 3
 export const MAX_GROUP_SIZE = 100
@@ -75,9 +77,47 @@ export type MessageFacts = {
   threadRootId?: string | null
 }
 
-export type DecisionState = { conversation: ConversationState | null; message: MessageFacts | null }
+export type DecisionState = {
+  conversation: ConversationState | null
+  message: MessageFacts | null
+  /**
+   * Users who block the actor, among those the command concerns (the other member of a direct
+   * conversation, a direct conversation's receiver); loaded with the rest of the state.
+   */
+  blockedBy?: ReadonlySet<string>
+}
 
 export const initialState = (): DecisionState => ({ conversation: null, message: null })
+
+/**
+ * The user on the other side of a direct conversation the actor writes to or starts (the ones
+ * whose blocks the command must respect); none for a group or another command.
+ */
+export function directCounterpart(
+  command: ConversationCommand,
+  conv: ConversationState | null,
+  actorId: string,
+): string | null {
+  if (command.type === 'SendMessage') {
+    if (conv) {
+      if (conv.kind !== 'direct') return null
+      return Object.keys(conv.participants).find((id) => id !== actorId) ?? null
+    }
+    return command.receiverId && command.receiverId !== actorId ? command.receiverId : null
+  }
+  if (command.type === 'StartConversation' && command.kind === 'direct') {
+    return command.participantIds.find((id) => id !== actorId) ?? null
+  }
+  return null
+}
+
+function refuseBlocked(command: ConversationCommand, state: DecisionState, actorId: string): void {
+  if (!state.blockedBy?.size) return
+  // an outsider is answered as if the conversation did not exist (by the checks that follow)
+  if (state.conversation && !isCurrentParticipant(state.conversation, actorId)) return
+  const other = directCounterpart(command, state.conversation, actorId)
+  if (other !== null && state.blockedBy.has(other)) throw blocked()
+}
 
 export function isCurrentParticipant(state: ConversationState | null, userId: string): boolean {
   return state?.participants[userId]?.leftVersion === null
@@ -96,7 +136,10 @@ export function decide(
   ctx: CommandContext,
 ): ConversationEvent[] {
   const { actorId, now } = ctx
+  // a user's stream is never a conversation (its id is not one a conversation can have)
+  if (isUserStreamId(command.conversationId)) throw conversationNotFound()
   const conv = state.conversation
+  refuseBlocked(command, state, actorId)
   switch (command.type) {
     case 'StartConversation':
       return startConversation(command, conv, ctx)

@@ -9,7 +9,8 @@ export class DomainError extends Error {
       | 'not_sender'
       | 'message_deleted'
       | 'limit_reached'
-      | 'forbidden',
+      | 'forbidden'
+      | 'blocked',
     message: string,
     readonly details?: unknown,
   ) {
@@ -27,3 +28,5 @@ export const conversationNotFound = () =>
 export const messageNotFound = () => new DomainError('message_not_found', 'Message not found')
 export const notSender = (action: string) =>
   new DomainError('not_sender', `Only the sender of a message may ${action} it`)
+export const blocked = () =>
+  new DomainError('blocked', 'The other participant does not accept messages from you')

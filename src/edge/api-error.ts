@@ -52,6 +52,8 @@ export function toApiError(error: unknown): ApiError | null {
       case 'not_sender':
       case 'forbidden':
         return new ApiError(403, 'forbidden', error.message)
+      case 'blocked':
+        return new ApiError(403, 'blocked', error.message)
       case 'message_deleted':
         return new ApiError(409, 'message_deleted', error.message)
       case 'limit_reached':

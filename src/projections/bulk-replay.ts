@@ -21,6 +21,7 @@ import {
 import { PinsLedger } from './pins-projection.ts'
 import { ReactionsLedger } from './reactions-projection.ts'
 import { ThreadsLedger } from './threads-projection.ts'
+import { UserSettingsLedger } from './user-settings-projection.ts'
 
 type Started = Extract<RecordedEvent, { type: 'ConversationStarted' }>
 
@@ -36,12 +37,13 @@ export class BulkReplay {
   private readonly members: MemberLedger = new Map()
   private readonly activity: Activity = []
   private last: RecordedEvent | null = null
-  // reactions, threads, mentions, pins: kept in memory, written by `finish`
+  // reactions, threads, mentions, pins, per-user settings: kept in memory, written by `finish`
   private readonly ledgers = [
     new ReactionsLedger(),
     new ThreadsLedger(),
     new MentionsLedger(),
     new PinsLedger(),
+    new UserSettingsLedger(),
   ]
   count = 0
 

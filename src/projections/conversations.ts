@@ -3,7 +3,7 @@ import { initialRoles } from '../domain/roles.ts'
 import type { Role } from '../domain/roles-events.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 import { unreadMentionsColumn } from './mentions.ts'
-import { iso } from './messages.ts'
+import { iso, isoOrNull } from './messages.ts'
 import type { ConversationView } from './views.ts'
 
 export const PREVIEW_LENGTH = 200
@@ -24,6 +24,9 @@ type ConversationRow = {
   lm_preview: string | null
   lm_sent_at: Date | null
   lm_deleted: boolean | null
+  muted: boolean
+  muted_until: Date | null
+  archived: boolean
 }
 
 function toConversationView(row: ConversationRow): ConversationView {
@@ -48,8 +51,15 @@ function toConversationView(row: ConversationRow): ConversationView {
         : null,
     unreadCount: row.unread_count,
     unreadMentions: row.unread_mentions,
+    muted: row.muted,
+    mutedUntil: row.muted ? isoOrNull(row.muted_until) : null,
+    archived: row.archived,
   }
 }
+
+/** The member's settings row `cs` says the conversation is muted now. */
+const mutedNow = (sql: Queryable) =>
+  sql`coalesce(cs.muted and (cs.muted_until is null or cs.muted_until > now()), false)`
 
 /** A conversation as each participant sees it when it starts: nothing sent, nothing unread. */
 export function startedConversationView(e: EventOf<'ConversationStarted'>): ConversationView {
@@ -69,6 +79,9 @@ export function startedConversationView(e: EventOf<'ConversationStarted'>): Conv
     lastMessage: null,
     unreadCount: 0,
     unreadMentions: 0,
+    muted: false,
+    mutedUntil: null,
+    archived: false,
   }
 }
 
@@ -88,9 +101,12 @@ const viewSelect = (sql: Queryable) => sql`
       order by p.joined_version, p.user_id
     ) as roles,
     lm.message_id as lm_id, lm.sender_id as lm_sender_id, lm.preview as lm_preview,
-    lm.sent_at as lm_sent_at, lm.deleted as lm_deleted
+    lm.sent_at as lm_sent_at, lm.deleted as lm_deleted,
+    ${mutedNow(sql)} as muted, cs.muted_until, coalesce(cs.archived, false) as archived
   from conversation_members cm
   join conversations c on c.conversation_id = cm.conversation_id
+  left join conversation_settings cs
+    on cs.conversation_id = cm.conversation_id and cs.user_id = cm.user_id
   left join lateral (
     select m.message_id, m.sender_id, left(m.content, ${PREVIEW_LENGTH}) as preview, m.sent_at,
       m.deleted_at is not null as deleted
@@ -117,17 +133,19 @@ export type ConversationCursor = { at: string; id: string }
 
 /**
  * The conversations the user is in, by last activity, newest first; keyset paging on
- * (last activity, id). Conversations the user left are not listed (they can still be read).
+ * (last activity, id). Conversations the user left are not listed (they can still be read),
+ * nor those they archived unless `archived` is true.
  */
 export async function listConversations(
   sql: Queryable,
   userId: string,
-  options: { limit: number; cursor?: ConversationCursor | null },
+  options: { limit: number; cursor?: ConversationCursor | null; archived?: boolean },
 ): Promise<{ items: ConversationView[]; nextCursor: ConversationCursor | null }> {
   const { limit, cursor } = options
   const rows = await sql<ConversationRow[]>`
     ${viewSelect(sql)}
     where cm.user_id = ${userId} and cm.left_version is null
+      ${options.archived ? sql`` : sql`and not coalesce(cs.archived, false)`}
       ${cursor ? sql`and (cm.last_activity_at, cm.conversation_id) < (${cursor.at}::timestamptz, ${cursor.id})` : sql``}
     order by cm.last_activity_at desc, cm.conversation_id desc
     limit ${limit + 1}`
@@ -157,11 +175,13 @@ export async function getReadState(
     : null
 }
 
-/** The user's unread messages over every conversation they are in. */
+/** The user's unread messages over every conversation they are in and have not muted. */
 export async function unreadTotal(sql: Queryable, userId: string): Promise<number> {
   const [row] = await sql<{ total: string | null }[]>`
-    select sum(unread_count) as total from conversation_members
-    where user_id = ${userId} and left_version is null`
+    select sum(cm.unread_count) as total from conversation_members cm
+    left join conversation_settings cs
+      on cs.conversation_id = cm.conversation_id and cs.user_id = cm.user_id
+    where cm.user_id = ${userId} and cm.left_version is null and not ${mutedNow(sql)}`
   return Number(row?.total ?? 0)
 }
 

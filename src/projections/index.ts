@@ -7,6 +7,7 @@ import { applyMessages } from './messages-projection.ts'
 import { applyPins } from './pins-projection.ts'
 import { applyReactions } from './reactions-projection.ts'
 import { applyThreads } from './threads-projection.ts'
+import { applyUserSettings } from './user-settings-projection.ts'
 
 /** A read-model table and its key (rebuild truncates it, verify compares it row by row). */
 export type ProjectionTable = { name: string; key: string[] }
@@ -38,6 +39,19 @@ export const projections: Projection[] = [
     name: 'conversations',
     apply: applyConversations,
     tables: [{ name: 'conversations', key: ['conversation_id'] }],
+    pipelined: true,
+  },
+  // Per-user state (issue 12): blocks, conversation settings (mute, archive), user settings.
+  // Here, so that a rebuild truncates (locks) its tables in the order the conversation views
+  // read them: members, conversations, settings, then messages and the rest.
+  {
+    name: 'user-settings',
+    apply: applyUserSettings,
+    tables: [
+      { name: 'user_blocks', key: ['user_id', 'blocked_user_id'] },
+      { name: 'conversation_settings', key: ['conversation_id', 'user_id'] },
+      { name: 'user_settings', key: ['user_id'] },
+    ],
     pipelined: true,
   },
   {

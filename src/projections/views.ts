@@ -45,4 +45,10 @@ export type ConversationView = {
   unreadCount: number
   /** Unread messages that mention the member (after their read marker). */
   unreadMentions: number
+  /** The member muted it (as of now: a mute that ended reads false). */
+  muted: boolean
+  /** When the member's mute ends by itself (null: no end, or not muted). */
+  mutedUntil: string | null
+  /** The member archived it (a new message unarchives it unless muted). */
+  archived: boolean
 }

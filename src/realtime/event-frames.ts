@@ -14,6 +14,8 @@ export class OutgoingEvent {
   constructor(
     readonly event: RecordedEvent,
     private readonly frame: EventFrame,
+    /** Whether the user had muted the conversation when the event was recorded. */
+    private readonly mutedFor: MutedFor = () => false,
     /** For an edited message: who reacted with which emoji, so each viewer gets their `me`. */
     private readonly reactors?: Map<string, Set<string>>,
   ) {}
@@ -24,9 +26,9 @@ export class OutgoingEvent {
 
   /**
    * The frame for one connection: a new message is `new_message` only where it was joined;
-   * a `message_notification` to a user the message mentions carries `mentioned: true`; an
-   * edited message's reactions say `me: true` where this user reacted. Each distinct text is
-   * serialized once.
+   * a `message_notification` to a user the message mentions carries `mentioned: true`, to a
+   * user who had muted the conversation `muted: true`; an edited message's reactions say
+   * `me: true` where this user reacted. Each distinct text is serialized once.
    */
   text(joinedConversation: boolean, userId?: string): string {
     if (this.frame.type === 'message_edited' && userId !== undefined && this.reactors) {
@@ -36,12 +38,18 @@ export class OutgoingEvent {
       this.frame.type === 'new_message' && !joinedConversation
         ? 'message_notification'
         : this.frame.type
-    const mentioned =
-      type === 'message_notification' && userId !== undefined && mentions(this.frame, userId)
-    const key = mentioned ? `${type}+mentioned` : type
+    const notified = type === 'message_notification' && userId !== undefined
+    const mentioned = notified && mentions(this.frame, userId)
+    const muted = notified && this.mutedFor(userId, this.event.streamId, this.event.recordedAt)
+    const key = `${type}${mentioned ? '+mentioned' : ''}${muted ? '+muted' : ''}`
     let text = this.texts.get(key)
     if (text === undefined) {
-      text = JSON.stringify({ ...this.frame, type, ...(mentioned ? { mentioned: true } : {}) })
+      text = JSON.stringify({
+        ...this.frame,
+        type,
+        ...(mentioned ? { mentioned: true } : {}),
+        ...(muted ? { muted: true } : {}),
+      })
       this.texts.set(key, text)
     }
     return text
@@ -67,6 +75,9 @@ const mentions = (frame: EventFrame, userId: string) =>
 
 export type KindOf = (conversationId: string) => 'direct' | 'group' | null
 
+/** Whether `userId` had muted the conversation at `at` (the event's recorded time). */
+export type MutedFor = (userId: string, conversationId: string, at: string) => boolean
+
 /**
  * Turns a batch of log events into outgoing frames (null for an event clients are not sent),
  * in the same order. Payloads are built from the events themselves, without a query, except an
@@ -76,6 +87,7 @@ export async function prepareEvents(
   sql: Queryable,
   events: RecordedEvent[],
   kindOf: KindOf,
+  mutedFor?: MutedFor,
 ): Promise<(OutgoingEvent | null)[]> {
   // a conversation started in this batch is not in the membership cache yet
   const kinds = new Map<string, 'direct' | 'group'>()
@@ -101,7 +113,7 @@ export async function prepareEvents(
     const frame = toFrame(e, views, kindOfAny, previews)
     if (!frame) return null
     const reactedTo = e.type === 'MessageEdited' ? reactors.get(e.data.messageId) : undefined
-    return new OutgoingEvent(e, frame, reactedTo)
+    return new OutgoingEvent(e, frame, mutedFor, reactedTo)
   })
 }
 
@@ -162,6 +174,12 @@ function toFrame(
         type: 'messages_delivered',
         ...pick(e.data, 'userId', 'upToMessageId', 'deliveredAt'),
       }
+    // per-user state: its effects reach the sockets through the hub's user settings cache
+    case 'UserBlocked':
+    case 'UserUnblocked':
+    case 'ConversationSettingsChanged':
+    case 'UserSettingsChanged':
+      return null
     case 'ReactionAdded':
     case 'ReactionRemoved': {
       const type = e.type === 'ReactionAdded' ? 'reaction_added' : 'reaction_removed'

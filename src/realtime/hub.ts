@@ -12,7 +12,7 @@ import { currentConversationsOf } from '../projections/contacts.ts'
 import { findMembership } from '../projections/members.ts'
 import type { Services } from '../services.ts'
 import { Connection, type ConnectionHost } from './connection.ts'
-import { type OutgoingEvent, prepareEvents } from './event-frames.ts'
+import { type MutedFor, type OutgoingEvent, prepareEvents } from './event-frames.ts'
 import { FanoutFollower } from './fanout-follower.ts'
 import type { Fanout } from './fanout-wire.ts'
 import { dispatchFrame, type FrameDeps } from './frame-dispatch.ts'
@@ -21,6 +21,7 @@ import { canSee, leavingUserId, MembershipCache, type MemberWindow } from './mem
 import { CloseCode, type PresenceFrame, type SignalFrame } from './protocol.ts'
 import type { Transport } from './transport.ts'
 import { TypingTracker } from './typing-tracker.ts'
+import { UserSettingsCache } from './user-settings-cache.ts'
 
 /** Ephemeral signals (typing, joins) travel here; never on the log channel. */
 export const SIGNAL_CHANNEL = 'realtime'
@@ -48,6 +49,9 @@ export class Hub {
   readonly typingTimeoutMs: number
   private readonly follower: LogFollower | FanoutFollower
   private readonly cache = new MembershipCache()
+  /** Blocks and mutes of the users connected here (typing hidden, notifications muted). */
+  private readonly settings = new UserSettingsCache()
+  private readonly mutedFor: MutedFor = (u, c, at) => this.settings.isMuted(u, c, at)
   private readonly connections = new Set<Connection>()
   private readonly byUser = new Map<string, Set<Connection>>()
   private readonly joinedIndex = new Map<string, Set<Connection>>()
@@ -172,6 +176,7 @@ export class Hub {
       mine = new Set()
       this.byUser.set(user.id, mine)
       this.cache.track(user.id)
+      this.settings.track(user.id)
     }
     mine.add(conn)
     this.services.presence.opened(user.id)
@@ -192,6 +197,7 @@ export class Hub {
     if (mine && mine.size === 0) {
       this.byUser.delete(userId)
       this.cache.untrack(userId)
+      this.settings.untrack(userId)
     }
     for (const conversationId of [...conn.joined]) {
       this.leaveConversation(conn, conversationId)
@@ -275,6 +281,7 @@ export class Hub {
     this.attaching = []
     try {
       await this.cache.load(this.follower.reader)
+      await this.settings.load(this.follower.reader)
     } catch (error) {
       // the database is away: these sockets are placed at the next turn that succeeds
       this.attaching.unshift(...batch)
@@ -318,7 +325,7 @@ export class Hub {
           const window = windows.get(e.streamId)
           return window !== undefined && canSee(window, e, conn.user.id)
         })
-        for (const out of await prepareEvents(sql, visible, this.cache.kindOf)) {
+        for (const out of await prepareEvents(sql, visible, this.cache.kindOf, this.mutedFor)) {
           if (out) conn.sendEvent(out)
         }
         if (conn.closed || page.length < BACKLOG_PAGE) break
@@ -340,9 +347,15 @@ export class Hub {
   /** Routes a batch of log events, in log order, to the sockets allowed to see each. */
   private async route(events: RecordedEvent[]): Promise<void> {
     this.services.metrics.eventsDelivered.inc(events.length)
-    const prepared = await prepareEvents(this.follower.reader, events, this.cache.kindOf)
+    const prepared = await prepareEvents(
+      this.follower.reader,
+      events,
+      this.cache.kindOf,
+      this.mutedFor,
+    )
     events.forEach((event, i) => {
       this.cache.apply(event)
+      this.settings.apply(event)
       const out = prepared[i]
       if (out) this.deliver(event, out)
     })
@@ -394,6 +407,8 @@ export class Hub {
     const text = JSON.stringify({ type, conversationId, userId } satisfies SignalFrame)
     for (const member of this.cache.currentMembers(conversationId)) {
       if (member === userId) continue
+      // a blocked user's typing is not shown to the one who blocks them
+      if (type !== 'user_stopped_typing' && this.settings.blocks(member, userId)) continue
       for (const conn of this.byUser.get(member) ?? []) {
         if (conn.state !== 'attaching') {
           conn.sendText(text)

@@ -66,7 +66,11 @@ export function isClientFrameType(type: unknown): type is ClientFrameType {
 
 export type FrameRef = string | number | undefined
 
-/** Server frames carrying a logged event: each has the event's log position. */
+/**
+ * Server frames carrying a logged event: each has the event's log position. A
+ * `message_notification` may also carry `mentioned: true` and `muted: true` per recipient
+ * (added by `OutgoingEvent.text`).
+ */
 export type EventFrame = { position: number; conversationId: string } & (
   | { type: 'new_message' | 'message_notification' | 'message_edited'; message: MessageView }
   | { type: 'message_deleted'; messageId: string }

@@ -14,8 +14,14 @@ type Logged<T extends string, P> = { type: T; position: number; conversationId: 
 /** Frames that carry a logged event, in log order, each with its position. */
 export type EventFrames = {
   new_message: Logged<'new_message', { message: Message }>
-  /** `mentioned: true` when the message mentions the user it is sent to. */
-  message_notification: Logged<'message_notification', { message: Message; mentioned?: boolean }>
+  /**
+   * `mentioned: true` when the message mentions the user it is sent to; `muted: true` when
+   * that user had muted the conversation.
+   */
+  message_notification: Logged<
+    'message_notification',
+    { message: Message; mentioned?: boolean; muted?: boolean }
+  >
   message_edited: Logged<'message_edited', { message: Message }>
   message_deleted: Logged<'message_deleted', { messageId: string }>
   messages_read: Logged<'messages_read', { userId: string; upToMessageId: string; readAt: string }>

@@ -1,4 +1,5 @@
 import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
+import { isUserEvent } from '../domain/user-events.ts'
 import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
 import { cursorOf, type EventRow, type LogCursor } from '../eventstore/event-store.ts'
 import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
@@ -288,7 +289,10 @@ class SubscriptionRunner {
       })
       let t = 0
       for (const event of batch) {
-        if (this.wants(event.type)) rows.push(deliveryRow(event, event.type, null, false))
+        // a user's own settings and blocks are theirs alone: never sent out
+        if (!isUserEvent(event) && this.wants(event.type)) {
+          rows.push(deliveryRow(event, event.type, null, false))
+        }
         while (targets[t]?.event === event) {
           const target = targets[t++]!
           rows.push(deliveryRow(event, NOTIFICATION_CREATED, target.userId, target.mentioned))

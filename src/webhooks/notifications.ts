@@ -8,8 +8,8 @@ import type { Queryable } from '../eventstore/sql.ts'
 export type Presence = {
   /** The user has an open socket (is not away). */
   isUserOnline(userId: string): boolean | Promise<boolean>
-  /** The user muted the conversation (mentions notify all the same). */
-  hasMuted(userId: string, conversationId: string): boolean | Promise<boolean>
+  /** The user had muted the conversation at `at` (mentions notify all the same). */
+  hasMuted(userId: string, conversationId: string, at: string): boolean | Promise<boolean>
 }
 
 /** One `notification.created` to deliver: for `userId`, about the message at the event. */
@@ -55,7 +55,8 @@ export async function notificationTargets(
       if (!inside || m.user_id === event.data.senderId) continue
       if (await presence.isUserOnline(m.user_id)) continue
       const mentioned = isMentioned(event, m.user_id)
-      if (!mentioned && (await presence.hasMuted(m.user_id, event.streamId))) continue
+      if (!mentioned && (await presence.hasMuted(m.user_id, event.streamId, event.recordedAt)))
+        continue
       targets.push({ event, userId: m.user_id, mentioned })
     }
   }

@@ -71,12 +71,16 @@ function deepFreeze<T>(value: T): T {
  */
 export function given(...events: ConversationEvent[]) {
   return {
-    when(command: ConversationCommand, ctx: Partial<CommandContext> & { actorId: string }) {
+    when(
+      command: ConversationCommand,
+      { blockedBy, ...ctx }: Partial<CommandContext> & { actorId: string; blockedBy?: string[] },
+    ) {
       const { streams, facts } = fold(events)
       const target = targetMessageId(command)
       const state: DecisionState = deepFreeze({
         conversation: streams.get(command.conversationId) ?? null,
         message: target ? (facts.get(target) ?? null) : null,
+        ...(blockedBy ? { blockedBy: new Set(blockedBy) } : {}),
       })
       const run = () => decide(command, state, { now: NOW, ...ctx })
       return {

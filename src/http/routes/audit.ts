@@ -12,6 +12,7 @@ import { foldConversationHistory } from '../../audit/conversation-history.ts'
 import { conversationLog } from '../../conversation-log.ts'
 import { type EventType, eventTypes } from '../../domain/events.ts'
 import { isStorableTime } from '../../domain/safe-text.ts'
+import { userEventTypes } from '../../domain/user-events.ts'
 import { ApiError, badRequest } from '../../edge/api-error.ts'
 import type { Env } from '../../edge/env.ts'
 import { requireAuth } from '../../edge/require-auth.ts'
@@ -73,7 +74,8 @@ const typeList = z
   .transform((v, ctx) => {
     if (!v) return undefined
     const types = v.split(',').map((t) => t.trim())
-    const unknown = types.filter((t) => !(eventTypes as string[]).includes(t))
+    const known = [...eventTypes, ...userEventTypes] as string[]
+    const unknown = types.filter((t) => !known.includes(t))
     if (unknown.length) {
       ctx.addIssue({ code: 'custom', message: `unknown event type ${unknown.join(', ')}` })
       return z.NEVER

@@ -16,6 +16,7 @@ import {
   cursorId,
   cursorParam,
   cursorTime,
+  ErrorSchema,
   errors,
   idSchema,
   json,
@@ -37,7 +38,16 @@ const list = createRoute({
   tags,
   summary: 'Your conversations, by last activity, newest first',
   security,
-  request: { query: z.object({ limit: limitSchema(), cursor: cursorParam }) },
+  request: {
+    query: z.object({
+      limit: limitSchema(),
+      cursor: cursorParam,
+      archived: z
+        .enum(['true', 'false'])
+        .optional()
+        .openapi({ description: '`true`: archived conversations are listed too' }),
+    }),
+  },
   responses: {
     200: json(
       z.object({ items: z.array(ConversationSchema), nextCursor: z.string().nullable() }),
@@ -57,7 +67,7 @@ const create = createRoute({
   description:
     '`{ participantId }`: the direct conversation with that user (201 when new, 200 when it ' +
     'existed). `{ participantIds, title }`: a new group; an `Idempotency-Key` makes a retry ' +
-    'answer 200 with the group created the first time.',
+    'answer 200 with the group created the first time. 403 `blocked`: that user blocks you.',
   security,
   request: {
     headers: z.object({ 'idempotency-key': clientMessageIdSchema.optional() }),
@@ -68,6 +78,7 @@ const create = createRoute({
     200: json(conversationBody, 'It existed'),
     400: errors[400],
     401: errors[401],
+    403: json(ErrorSchema, '`blocked`: the other participant blocks you'),
     413: errors[413],
     415: errors[415],
     503: errors[503],
@@ -202,13 +213,14 @@ export function conversationRoutes(app: ChatApp, services: Services) {
   const sql = services.db.sql
 
   app.openapi(list, async (c) => {
-    const { limit, cursor } = c.req.valid('query')
+    const { limit, cursor, archived } = c.req.valid('query')
     const page = await listConversations(
       await services.reads.readerFor(c.get('user').id),
       c.get('user').id,
       {
         limit,
         cursor: cursor ? decodeCursor(cursor, listCursor) : null,
+        archived: archived === 'true',
       },
     )
     return c.json(

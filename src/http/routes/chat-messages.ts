@@ -8,6 +8,7 @@ import type { Services } from '../../services.ts'
 import {
   ConversationSchema,
   clientMessageIdSchema,
+  ErrorSchema,
   errors,
   idSchema,
   json,
@@ -19,6 +20,8 @@ import {
 import { type ChatApp, callerOf } from './chat-support.ts'
 import { messageLinksInput } from './message-features-schemas.ts'
 
+const blockedError = json(ErrorSchema, '`blocked`: the other participant blocks you')
+
 const sendResponse = z.object({ message: MessageSchema, conversation: ConversationSchema })
 
 const send = createRoute({
@@ -29,7 +32,8 @@ const send = createRoute({
   summary: 'Send a message to a user (direct) or to a conversation',
   description:
     'With `receiverId` the direct conversation is created on the first message. A retry with ' +
-    'the same `clientMessageId` (or `Idempotency-Key` header) answers 200 with the first result.',
+    'the same `clientMessageId` (or `Idempotency-Key` header) answers 200 with the first result. ' +
+    '403 `blocked`: the other member of the direct conversation blocks you.',
   security,
   request: {
     headers: z.object({ 'idempotency-key': clientMessageIdSchema.optional() }),
@@ -40,6 +44,7 @@ const send = createRoute({
     200: json(sendResponse, 'A retry: the message sent the first time'),
     400: errors[400],
     401: errors[401],
+    403: blockedError,
     404: errors[404],
     413: errors[413],
     415: errors[415],

@@ -122,6 +122,17 @@ export const ConversationSchema = z
       .number()
       .int()
       .openapi({ description: 'Unread messages that mention you (after your read marker)' }),
+    muted: z.boolean().openapi({
+      description:
+        'You muted it (now: a mute that ended reads false); it does not count in /unread-count',
+    }),
+    mutedUntil: z
+      .string()
+      .nullable()
+      .openapi({ format: 'date-time', description: 'When your mute ends by itself' }),
+    archived: z.boolean().openapi({
+      description: 'You archived it: left out of GET /conversations unless ?archived=true',
+    }),
   })
   .openapi('Conversation')
 

@@ -8,6 +8,7 @@ import { messageRoutes } from './chat-messages.ts'
 import { moderationRoutes } from './chat-moderation.ts'
 import { presenceRoutes } from './chat-presence.ts'
 import { searchRoutes } from './chat-search.ts'
+import { userSettingsRoutes } from './chat-user-settings.ts'
 
 /**
  * The REST API of REST clients under /api/chat (the paths and shapes older clients use), every
@@ -23,5 +24,6 @@ export const chatRoutes = (services: Services) =>
     searchRoutes(chat, services)
     messageFeatureRoutes(chat, services)
     presenceRoutes(chat, services)
+    userSettingsRoutes(chat, services)
     app.route('/api/chat', chat)
   }
