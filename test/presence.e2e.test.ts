@@ -200,3 +200,45 @@ describe('GET /api/chat/presence', () => {
     expect(res.status).toBe(401)
   })
 })
+
+describe('presence and the user settings', () => {
+  const call = async (userId: string, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${rt.server.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${await rt.server.token(userId)}`,
+        'content-type': 'application/json',
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    expect(res.status, `${method} ${path}`).toBe(200)
+  }
+
+  it('hides a user who set presence hidden, and a blocked user from the blocker only', async () => {
+    const [hider, friend, blocker, blocked] = [
+      uniqueUser('hider'),
+      uniqueUser('friend'),
+      uniqueUser('blocker'),
+      uniqueUser('blocked'),
+    ]
+    await directOf(hider, friend)
+    await directOf(blocker, blocked)
+    await call(hider, 'PUT', '/api/chat/me/settings', { presence: 'hidden' })
+    await call(blocker, 'PUT', `/api/chat/blocks/${blocked}`)
+    await Promise.all([ready(hider), ready(friend), ready(blocker), ready(blocked)])
+
+    const offline = (userId: string) => ({ userId, online: false, lastSeenAt: null })
+    const online = (userId: string) => ({ userId, online: true, lastSeenAt: null })
+    expect((await presenceOf(friend, [hider])).body.items).toEqual([offline(hider)])
+    expect((await presenceOf(hider, [hider, friend])).body.items).toEqual([
+      online(hider),
+      online(friend),
+    ])
+    expect((await presenceOf(blocker, [blocked])).body.items).toEqual([offline(blocked)])
+    expect((await presenceOf(blocked, [blocker])).body.items).toEqual([online(blocker)])
+
+    // visible again: the friend reads it at once
+    await call(hider, 'PUT', '/api/chat/me/settings', { presence: 'visible' })
+    expect((await presenceOf(friend, [hider])).body.items).toEqual([online(hider)])
+  })
+})
