@@ -275,6 +275,14 @@ function actorOf(event: ConversationEvent): string {
       return event.data.pinnedBy
     case 'MessageUnpinned':
       return event.data.unpinnedBy
+    case 'ConversationRenamed':
+      return event.data.renamedBy
+    case 'ParticipantRemoved':
+      return event.data.removedBy
+    case 'ParticipantRoleChanged':
+      return event.data.changedBy
+    case 'MessagesDelivered':
+      return event.data.userId
   }
 }
 

@@ -125,6 +125,11 @@ const scenario = fc.array(
       'react',
       'react',
       'unreact',
+      'deliver',
+      'deliver',
+      'role',
+      'remove',
+      'rename',
     ),
     actor: fc.nat(actors.length - 1),
     other: fc.nat(actors.length - 1),
@@ -216,6 +221,27 @@ function materialize(run: string, steps: RawStep[], withGroups: boolean) {
         break
       case 'add':
         command = { type: 'AddParticipant', conversationId, userId: other }
+        break
+      case 'deliver':
+        command = {
+          type: 'MarkDelivered',
+          conversationId: target?.conversationId ?? conversationId,
+          upToMessageId: s.target % 2 ? (target?.messageId ?? null) : null,
+        }
+        break
+      case 'role':
+        command = {
+          type: 'ChangeParticipantRole',
+          conversationId,
+          userId: other,
+          role: (['admin', 'member', 'owner'] as const)[s.target % 3]!,
+        }
+        break
+      case 'remove':
+        command = { type: 'RemoveParticipant', conversationId, userId: other }
+        break
+      case 'rename':
+        command = { type: 'RenameConversation', conversationId, title: `t${s.target % 3}` }
         break
       case 'react':
       case 'unreact':

@@ -321,6 +321,10 @@ describe('fuzz', () => {
       'leave_conversation',
       'join_personal_room',
       'ping',
+      'mark_delivered',
+      'rename_conversation',
+      'remove_participant',
+      'change_role',
     ]
     const field = fc.oneof(json, fc.constantFrom(conversationId, messageId, bob))
     let frames = 0

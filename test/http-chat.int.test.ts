@@ -121,7 +121,7 @@ describe('authentication', () => {
     )
     expect(res.status).toBe(201)
     expect(res.body.message.senderId).toBe('4242')
-    expect(res.body.conversation.participants.sort()).toEqual(['4242', '77'])
+    expect(res.body.conversation.participantIds.sort()).toEqual(['4242', '77'])
     expect(res.body.conversation.id).toBe(directConversationId('4242', '77'))
   })
 })
@@ -160,7 +160,7 @@ describe('POST /api/chat/send', () => {
     })
     expect(inGroup.status).toBe(201)
     expect(inGroup.body.message.readByOther).toBeNull()
-    expect(inGroup.body.conversation.participants).toEqual([a, b, c].sort())
+    expect(inGroup.body.conversation.participantIds).toEqual([a, b, c].sort())
   })
 
   it('answers a retry with the same clientMessageId or Idempotency-Key with 200 and the first message', async () => {
@@ -308,7 +308,7 @@ describe('conversations', () => {
     expect(created.body.conversation).toMatchObject({
       id: directConversationId(a, b),
       kind: 'direct',
-      participants: [a, b].sort(),
+      participantIds: [a, b].sort(),
       lastMessage: null,
       unreadCount: 0,
     })
@@ -570,17 +570,18 @@ describe('read markers and unread counts', () => {
 })
 
 describe('participants', () => {
-  it('adds to a group (200), refuses direct conversations (400) and strangers (404)', async () => {
+  it('adds to a group (200; members 403), refuses direct conversations (400) and strangers (404)', async () => {
     const [a, b, c, d] = [fresh('a'), fresh('b'), fresh('c'), fresh('d')]
     const g = await group(a, [b, c])
     const url = `/api/chat/conversations/${g}/participants`
-    const added = await f.call(b, 'POST', url, { userId: d })
+    expectError(await f.call(b, 'POST', url, { userId: d }), 403, 'forbidden')
+    const added = await f.call(a, 'POST', url, { userId: d })
     expect(added.status).toBe(200)
-    expect(added.body.conversation.participants).toEqual([a, b, c, d].sort())
-    const numeric = await f.call(b, 'POST', url, { userId: 9001 })
-    expect(numeric.body.conversation.participants).toContain('9001')
-    expectError(await f.call(b, 'POST', url, {}), 400)
-    expectError(await f.call(b, 'POST', url, { userId: '' }), 400)
+    expect(added.body.conversation.participantIds).toEqual([a, b, c, d].sort())
+    const numeric = await f.call(a, 'POST', url, { userId: 9001 })
+    expect(numeric.body.conversation.participantIds).toContain('9001')
+    expectError(await f.call(a, 'POST', url, {}), 400)
+    expectError(await f.call(a, 'POST', url, { userId: '' }), 400)
     expectError(await f.call(fresh('x'), 'POST', url, { userId: 'y' }), 404, 'not_found')
     const direct = await dm(a, b)
     expectError(
@@ -602,7 +603,7 @@ describe('participants', () => {
     expect(history.body.items.map((m: { id: string }) => m.id)).toEqual([before])
     const view = await f.call(c, 'GET', `/api/chat/conversations/${g}`)
     expect(view.body.conversation).toMatchObject({
-      participants: [a, b].sort(),
+      participantIds: [a, b].sort(),
       lastMessage: { id: before },
     })
     const listed = await f.call(c, 'GET', '/api/chat/conversations')
@@ -727,7 +728,7 @@ describe('isolation', () => {
     expect(
       (await f.call(b, 'GET', `/api/chat/conversations/${id}`)).body.conversation,
     ).toMatchObject({
-      participants: [a, b].sort(),
+      participantIds: [a, b].sort(),
       unreadCount: 1,
       lastMessage: { preview: 'private plans xylophone' },
     })

@@ -68,6 +68,56 @@ const messageFeatureOps = [
   },
 ]
 
+// Roles, moderation and delivery receipts (issue 12): the actor is the group's owner (from the
+// read model) or any member, so that most of these are accepted and some refused.
+type RolesOp =
+  | {
+      op: 'moderate'
+      kind: 'rename' | 'remove' | 'role'
+      byOwner: boolean
+      conv: number
+      member: number
+      target: number
+      role: 'owner' | 'admin' | 'member'
+      title: string
+    }
+  | { op: 'deliver'; actor: string; conv: number; msg: number | null }
+const rolesOps = [
+  {
+    weight: 24,
+    arbitrary: fc.record({
+      op: fc.constant('moderate' as const),
+      kind: fc.constantFrom(
+        'rename' as const,
+        'remove' as const,
+        'remove' as const,
+        'role' as const,
+        'role' as const,
+      ),
+      byOwner: fc.constantFrom(true, true, true, false),
+      conv: fc.nat(),
+      member: fc.nat(),
+      target: fc.nat(),
+      role: fc.constantFrom(
+        'owner' as const,
+        'admin' as const,
+        'admin' as const,
+        'member' as const,
+      ),
+      title: fc.constantFrom('renamed', 'Ünïcode 2', 'y'),
+    }),
+  },
+  {
+    weight: 30,
+    arbitrary: fc.record({
+      op: fc.constant('deliver' as const),
+      actor: user,
+      conv: fc.nat(),
+      msg: fc.option(fc.nat(), { nil: null }),
+    }),
+  },
+]
+
 // Per-user state (issue 12): blocks, mute and archive, presence visibility
 type UserStateOp =
   | { op: 'block' | 'unblock'; actor: string; userId: string }
@@ -111,6 +161,7 @@ const userStateOps = [
 ]
 
 type Op =
+  | RolesOp
   | { op: 'direct'; from: string; to: string; text: string }
   | { op: 'group'; creator: string; others: string[]; title: string }
   | { op: 'send'; from: string; member: number; conv: number; text: string }
@@ -179,11 +230,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 10, arbitrary: fc.record({ op: fc.constant('leave'), actor: user, conv: fc.nat() }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('erase'), userId: user }) },
   ...messageFeatureOps,
+  ...rolesOps,
   ...userStateOps,
 )
 
 type World = {
-  conversations: { id: string; members: Set<string> }[]
+  conversations: { id: string; members: Set<string>; group?: boolean }[]
   messages: { id: string; conversationId: string; senderId: string; threadRootId?: string | null }[]
 }
 
@@ -218,7 +270,11 @@ async function runOp(world: World, op: Op) {
         participantIds: op.others,
         title: op.title,
       })
-      world.conversations.push({ id: conversationId, members: new Set([op.creator, ...op.others]) })
+      world.conversations.push({
+        id: conversationId,
+        members: new Set([op.creator, ...op.others]),
+        group: true,
+      })
       return
     }
     case 'send': {
@@ -269,7 +325,9 @@ async function runOp(world: World, op: Op) {
     case 'add': {
       const conv = pick(world.conversations, op.conv)
       if (!conv) return
-      await exec(op.actor, { type: 'AddParticipant', conversationId: conv.id, userId: op.userId })
+      // half of the time by the owner (members may not add)
+      const actor = op.userId < op.actor ? ((await ownerOf(conv.id)) ?? op.actor) : op.actor
+      await exec(actor, { type: 'AddParticipant', conversationId: conv.id, userId: op.userId })
       conv.members.add(op.userId)
       return
     }
@@ -283,6 +341,45 @@ async function runOp(world: World, op: Op) {
     case 'erase':
       await eraseUserContentForTest(services.db.sql, op.userId, now)
       return
+    case 'deliver': {
+      const conv = pick(world.conversations, op.conv)
+      if (!conv) return
+      const inConv = world.messages.filter((m) => m.conversationId === conv.id)
+      const target = op.msg === null ? null : pick(inConv, op.msg)
+      await exec(op.actor, {
+        type: 'MarkDelivered',
+        conversationId: conv.id,
+        upToMessageId: target?.id ?? null,
+      })
+      return
+    }
+    case 'moderate': {
+      // in groups (a direct conversation refuses them all alike)
+      const conv = pick(
+        world.conversations.filter((c) => c.group),
+        op.conv,
+      )
+      if (!conv) return
+      const members = [...conv.members]
+      const actor = (op.byOwner ? await ownerOf(conv.id) : null) ?? pick(members, op.member)
+      const target = pick(members, op.target)
+      if (!actor || !target) return
+      const conversationId = conv.id
+      if (op.kind === 'rename') {
+        await exec(actor, { type: 'RenameConversation', conversationId, title: op.title })
+      } else if (op.kind === 'remove') {
+        await exec(actor, { type: 'RemoveParticipant', conversationId, userId: target })
+        conv.members.delete(target)
+      } else {
+        await exec(actor, {
+          type: 'ChangeParticipantRole',
+          conversationId,
+          userId: target,
+          role: op.role,
+        })
+      }
+      return
+    }
     case 'block':
     case 'unblock':
     case 'settings':
@@ -292,6 +389,13 @@ async function runOp(world: World, op: Op) {
     default:
       await runMessageFeatureOp(world, op, exec, pick)
   }
+}
+
+async function ownerOf(conversationId: string): Promise<string | null> {
+  const [row] = await services.db.sql<{ user_id: string }[]>`
+    select user_id from conversation_members
+    where conversation_id = ${conversationId} and role = 'owner' and left_version is null`
+  return row?.user_id ?? null
 }
 
 async function runUserStateOp(
@@ -427,6 +531,18 @@ describe('rebuild and verify', () => {
         (select count(*)::int from conversation_settings where archived) as archived,
         (select count(*)::int from user_settings) as user_settings`
     for (const [table, rows] of Object.entries(features!)) expect(rows, table).toBeGreaterThan(0)
+    const roleEvents = await services.db.sql<{ type: string; n: number }[]>`
+      select type, count(*)::int as n from events
+      where type in ('ConversationRenamed', 'ParticipantRemoved', 'ParticipantRoleChanged',
+        'MessagesDelivered')
+      group by type order by type`
+    console.info('issue 12 events', Object.fromEntries(roleEvents.map((r) => [r.type, r.n])))
+    expect(roleEvents.map((r) => r.type)).toEqual([
+      'ConversationRenamed',
+      'MessagesDelivered',
+      'ParticipantRemoved',
+      'ParticipantRoleChanged',
+    ])
 
     const before = await snapshot()
     // the set-based replay against the inline projections' rows, in many small batches (edits,

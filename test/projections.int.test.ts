@@ -41,7 +41,7 @@ describe('messages and conversations read models', () => {
       id: conversationId,
       kind: 'direct',
       title: null,
-      participants: ['alice', 'bob'],
+      participantIds: ['alice', 'bob'],
       unreadCount: 1,
       lastMessage: { id: messageId, senderId: 'alice', preview: 'hi bob', deleted: false },
     })
@@ -93,7 +93,7 @@ describe('messages and conversations read models', () => {
     expect(theirs.items.map((m) => m.id)).toEqual([after, before])
     const view = await getConversationView(sql, g, 'a2')
     expect(view!.lastMessage!.id).toBe(after)
-    expect(view!.participants).toEqual(['a1', 'a3', 'a4'])
+    expect(view!.participantIds).toEqual(['a1', 'a3', 'a4'])
     const listed = await listConversations(sql, 'a2', { limit: 50 })
     expect(listed.items.map((c) => c.id)).not.toContain(g)
   })

@@ -124,4 +124,30 @@ describe('log order', () => {
       false,
     )
   })
+
+  it('takes a removed member out like a leaver: they get their removal, nothing after', async () => {
+    const [a, b, c] = [user('a'), user('b'), user('c')]
+    const cache = new MembershipCache()
+    for (const u of [a, b, c]) cache.track(u)
+    await cache.load(db.sql)
+    const id = newId()
+    const started = await run(a, {
+      type: 'StartConversation',
+      conversationId: id,
+      kind: 'group',
+      participantIds: [b, c],
+      title: 'removal',
+    })
+    cache.apply(started.events[0]!)
+    const removal = (await run(a, { type: 'RemoveParticipant', conversationId: id, userId: b }))
+      .events[0]!
+    expect(removal.type).toBe('ParticipantRemoved')
+    cache.apply(removal)
+    expect([...cache.recipients(removal)].sort()).toEqual([a, b, c].sort())
+    expect(cache.isCurrentMember(id, b)).toBeNull()
+    const after = (
+      await run(a, { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'x' })
+    ).events[0]!
+    expect([...cache.recipients(after)].sort()).toEqual([a, c].sort())
+  })
 })

@@ -247,6 +247,48 @@ describe('Socket.IO endpoint (/socket.io/)', () => {
     expect(refused).toMatchObject({ type: 'error', ok: false, code: 'invalid_request' })
   })
 
+  it('takes the moderation and delivery frames of issue 12 and relays their events', async () => {
+    const [alice, bob, carol] = [uniqueUser('alice'), uniqueUser('bob'), uniqueUser('carol')]
+    const conversationId = crypto.randomUUID()
+    await rt.run(alice, {
+      type: 'StartConversation',
+      conversationId,
+      kind: 'group',
+      participantIds: [bob, carol],
+      title: 'sio',
+    })
+    const sent = await rt.server.restSend(alice, { conversationId, content: 'deliver me' })
+    const messageId = (sent.body.message as { id: string }).id
+    const a = await connect(alice)
+    const b = await connect(bob)
+    const delivered = await emitWithAck(b.socket, 'mark_delivered', { conversationId, messageId })
+    expect(delivered).toMatchObject({ type: 'ack', ok: true })
+    expect((await a.events.next('messages_delivered')).payload).toMatchObject({
+      conversationId,
+      userId: bob,
+      upToMessageId: messageId,
+    })
+    const denied = await emitWithAck(b.socket, 'rename_conversation', {
+      conversationId,
+      title: 'x',
+    })
+    expect(denied).toMatchObject({ type: 'error', ok: false, code: 'forbidden' })
+    await emitWithAck(a.socket, 'rename_conversation', { conversationId, title: 'renamed' })
+    expect((await b.events.next('conversation_updated')).payload).toMatchObject({
+      title: 'renamed',
+    })
+    await emitWithAck(a.socket, 'change_role', { conversationId, userId: bob, role: 'admin' })
+    expect((await b.events.next('role_changed')).payload).toMatchObject({
+      userId: bob,
+      role: 'admin',
+    })
+    await emitWithAck(b.socket, 'remove_participant', { conversationId, userId: carol })
+    expect((await a.events.next('participant_removed')).payload).toMatchObject({
+      userId: carol,
+      removedBy: bob,
+    })
+  })
+
   it('resumes after a dropped connection from the last position it saw (recovery offset)', async () => {
     const alice = uniqueUser('alice')
     const bob = uniqueUser('bob')

@@ -68,7 +68,16 @@ function wireStream(s: State) {
       if (i <= upTo && m.senderId === s.me) setRead(m.id)
     })
   })
+  s.stream.on('messages_delivered', (f) => {
+    if (f.conversationId !== s.selected || f.userId === s.me) return
+    const upTo = s.shown.findIndex((m) => m.id === f.upToMessageId)
+    s.shown.forEach((m, i) => {
+      if (i <= upTo && m.senderId === s.me) setRead(m.id, 'delivered')
+    })
+  })
   s.stream.on('conversation_started', () => void loadConversations())
+  s.stream.on('conversation_updated', () => void loadConversations())
+  s.stream.on('participant_removed', () => void loadConversations())
   s.stream.on('user_typing', (f) => {
     if (f.conversationId === s.selected) $('typing').textContent = `${f.userId} is typing…`
   })
@@ -87,7 +96,7 @@ async function loadConversations() {
 }
 
 function titleOf(c: Conversation, me: string): string {
-  return c.title ?? (c.participants.filter((p) => p !== me).join(', ') || me)
+  return c.title ?? (c.participantIds.filter((p) => p !== me).join(', ') || me)
 }
 
 function renderConversations() {
@@ -146,6 +155,8 @@ function onMessage(message: Message) {
     if (message.senderId !== s.me) void markRead()
   } else if (message.senderId !== s.me) {
     known.unreadCount += 1
+    // it reached this page: the sender sees it delivered
+    void s.stream.markDelivered(message.conversationId, message.id).catch(() => {})
   }
   renderConversations()
 }
@@ -167,7 +178,7 @@ function show(message: Message) {
   if (message.senderId === s.me) {
     const mark = document.createElement('span')
     mark.className = 'state'
-    mark.textContent = message.readByOther ? 'read' : 'sent'
+    mark.textContent = message.status ?? (message.readByOther ? 'read' : 'sent')
     li.append(mark)
   }
   const list = $('messages')
@@ -175,9 +186,10 @@ function show(message: Message) {
   list.scrollTop = list.scrollHeight
 }
 
-function setRead(messageId: string) {
+function setRead(messageId: string, state: 'delivered' | 'read' = 'read') {
   const mark = document.querySelector(`#messages li[data-id="${CSS.escape(messageId)}"] .state`)
-  if (mark) mark.textContent = 'read'
+  // read implies delivered: a read message stays read
+  if (mark && !(state === 'delivered' && mark.textContent === 'read')) mark.textContent = state
 }
 
 async function markRead() {

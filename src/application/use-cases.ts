@@ -1,6 +1,7 @@
 import { directConversationId, newId } from '../domain/conversation-id.ts'
 import { DomainError, messageNotFound } from '../domain/errors.ts'
 import type { Attachment } from '../domain/events.ts'
+import type { Role } from '../domain/roles-events.ts'
 import { type CommandOutcome, conversationOfMessage } from './command-handler.ts'
 import { type AppContext, type Caller, runCommand, takeRateToken } from './context.ts'
 import { applyErasure, type ErasureOutcome } from './erase-user-content.ts'
@@ -155,7 +156,76 @@ export function markRead(
   )
 }
 
-/** Adds a user to a group the caller is in. */
+/**
+ * Moves the caller's delivered marker up to a message, or up to the last one (rate limited);
+ * it only moves forward, and never to a message already read.
+ */
+export function markDelivered(
+  ctx: AppContext,
+  caller: Caller,
+  input: { conversationId: string; upToMessageId?: string | null },
+): Promise<CommandOutcome> {
+  takeRateToken(ctx, caller)
+  return runCommand(
+    ctx,
+    caller,
+    {
+      type: 'MarkDelivered',
+      conversationId: input.conversationId,
+      upToMessageId: input.upToMessageId ?? null,
+    },
+    { now: ctx.clock() },
+  )
+}
+
+/** Renames a group (its owner or an admin). */
+export function renameConversation(
+  ctx: AppContext,
+  caller: Caller,
+  input: { conversationId: string; title: string },
+): Promise<CommandOutcome> {
+  return runCommand(
+    ctx,
+    caller,
+    { type: 'RenameConversation', conversationId: input.conversationId, title: input.title },
+    { now: ctx.clock() },
+  )
+}
+
+/** Removes a participant from a group (the owner anyone, an admin members). */
+export function removeParticipant(
+  ctx: AppContext,
+  caller: Caller,
+  input: { conversationId: string; userId: string },
+): Promise<CommandOutcome> {
+  return runCommand(
+    ctx,
+    caller,
+    { type: 'RemoveParticipant', conversationId: input.conversationId, userId: input.userId },
+    { now: ctx.clock() },
+  )
+}
+
+/** Changes a participant's role (the owner only; `owner` hands ownership over). */
+export function changeParticipantRole(
+  ctx: AppContext,
+  caller: Caller,
+  input: { conversationId: string; userId: string; role: Role },
+): Promise<CommandOutcome> {
+  return runCommand(
+    ctx,
+    caller,
+    {
+      type: 'ChangeParticipantRole',
+      conversationId: input.conversationId,
+      userId: input.userId,
+      role: input.role,
+    },
+    { now: ctx.clock() },
+  )
+}
+
+/** Adds a user to a group the caller is in (its owner or an admin). */
 export function addParticipant(
   ctx: AppContext,
   caller: Caller,

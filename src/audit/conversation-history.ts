@@ -188,12 +188,13 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
         participants.set(d.userId, p)
         break
       }
-      case 'ParticipantLeft': {
+      case 'ParticipantLeft':
+      case 'ParticipantRemoved': {
         const p = participants.get(event.data.userId)
         const m = p?.memberships.at(-1)
         if (p && m) {
           p.current = false
-          m.leftAt = event.data.leftAt
+          m.leftAt = event.type === 'ParticipantLeft' ? event.data.leftAt : event.data.removedAt
           m.leftVersion = event.version
         }
         break
@@ -222,6 +223,13 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
         }
         break
       }
+      case 'ConversationRenamed':
+        h.title = event.data.title
+        break
+      // roles and delivered markers are not part of this history (yet): the events are
+      case 'ParticipantRoleChanged':
+      case 'MessagesDelivered':
+        break
       case 'ReactionAdded':
       case 'ReactionRemoved':
       case 'MessagePinned':

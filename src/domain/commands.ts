@@ -2,6 +2,7 @@ import type { Attachment } from './events.ts'
 import type { MessageLinks } from './message-links.ts'
 import type { PinCommand } from './pins.ts'
 import type { ReactionCommand } from './reactions.ts'
+import type { Role } from './roles-events.ts'
 
 /** Who issues a command and when; set at the edge so that deciding stays pure. */
 export type CommandContext = { actorId: string; now: string }
@@ -43,6 +44,32 @@ export type AddParticipant = { type: 'AddParticipant'; conversationId: string; u
 
 export type LeaveConversation = { type: 'LeaveConversation'; conversationId: string }
 
+export type RenameConversation = {
+  type: 'RenameConversation'
+  conversationId: string
+  title: string
+}
+
+export type RemoveParticipant = {
+  type: 'RemoveParticipant'
+  conversationId: string
+  userId: string
+}
+
+export type ChangeParticipantRole = {
+  type: 'ChangeParticipantRole'
+  conversationId: string
+  userId: string
+  role: Role
+}
+
+/** Like MarkRead: the member's delivered marker up to a message, or up to the last one. */
+export type MarkDelivered = {
+  type: 'MarkDelivered'
+  conversationId: string
+  upToMessageId?: string | null
+}
+
 export type ConversationCommand =
   | ReactionCommand
   | PinCommand
@@ -53,6 +80,10 @@ export type ConversationCommand =
   | MarkRead
   | AddParticipant
   | LeaveConversation
+  | RenameConversation
+  | RemoveParticipant
+  | ChangeParticipantRole
+  | MarkDelivered
 
 /** The message a command points at, if any (loaded by the handler before deciding). */
 export function targetMessageId(command: ConversationCommand): string | null {
@@ -65,6 +96,7 @@ export function targetMessageId(command: ConversationCommand): string | null {
     case 'UnpinMessage':
       return command.messageId
     case 'MarkRead':
+    case 'MarkDelivered':
       return command.upToMessageId ?? null
     default:
       return null

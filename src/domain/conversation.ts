@@ -16,14 +16,28 @@ import { normalizeBody, normalizeEditedContent } from './message-body.ts'
 import { decideLinks, decideMentions } from './message-links.ts'
 import { decidePin, evolvePins } from './pins.ts'
 import { decideReaction, evolveReactions, type Reactions } from './reactions.ts'
+import {
+  checkMayAdd,
+  decideRemove,
+  decideRename,
+  decideRoleChange,
+  evolveRoles,
+  initialRoles,
+  MAX_TITLE_LENGTH,
+  mayDeleteOthers,
+  ownershipAfterLeaving,
+} from './roles.ts'
+import type { Role } from './roles-events.ts'
 import { isUserStreamId } from './user-events.ts'
 
 export const MIN_GROUP_SIZE = 3
 export const MAX_GROUP_SIZE = 100
-export const MAX_TITLE_LENGTH = 100
+export { MAX_TITLE_LENGTH }
 export const MAX_CLIENT_MESSAGE_ID_LENGTH = 64
 
 export type Participation = { joinedVersion: number; leftVersion: number | null }
+
+export type Marker = { version: number; messageId: string }
 
 /**
  * The decision state of one conversation: small and independent of its length, stored with the
@@ -35,11 +49,18 @@ export type ConversationState = {
   title: string | null
   createdBy: string
   participants: Record<string, Participation>
-  readMarkers: Record<string, { version: number; messageId: string }>
+  readMarkers: Record<string, Marker>
   lastMessage: { messageId: string; version: number } | null
   version: number
   /** Pinned message ids, newest first (absent in snapshots from before pins). */
   pins?: string[]
+  /**
+   * Roles of the current participants (absent in snapshots from before roles: the creator is
+   * the owner, the others members; see `roleOf`).
+   */
+  roles?: Record<string, Role>
+  /** Delivered markers (absent in snapshots from before receipts: none). */
+  deliveredMarkers?: Record<string, Marker>
 }
 
 /** What deciding about one message needs to know about it. */
@@ -200,7 +221,9 @@ export function decide(
 
     case 'DeleteMessage': {
       const message = requireMessage(conv, state.message, command.messageId, actorId)
-      if (message.senderId !== actorId) throw notSender('delete')
+      if (message.senderId !== actorId && !mayDeleteOthers(conv!, actorId)) {
+        throw notSender('delete')
+      }
       if (message.deleted) return []
       const deleted: ConversationEvent = {
         type: 'MessageDeleted',
@@ -230,37 +253,40 @@ export function decide(
       return decidePin(command, conv!.pins ?? [], message, ctx)
     }
 
-    case 'MarkRead': {
+    case 'MarkRead':
+    case 'MarkDelivered': {
       if (!conv) throw conversationNotFound()
       if (!isCurrentParticipant(conv, actorId)) throw notParticipant()
-      const joinedVersion = conv.participants[actorId]!.joinedVersion
-      let target: { messageId: string; version: number } | null
-      if (command.upToMessageId) {
-        const message = state.message
-        if (
-          !message ||
-          message.messageId !== command.upToMessageId ||
-          message.conversationId !== conv.conversationId
-        )
-          throw messageNotFound()
-        if (message.version < joinedVersion) throw messageNotFound()
-        target = { messageId: message.messageId, version: message.version }
-      } else {
-        target = conv.lastMessage
+      const target = markerTarget(conv, state.message, command.upToMessageId ?? null, actorId)
+      if (!target) return []
+      // read implies delivered: a delivered marker never moves to or below the read marker
+      const read = conv.readMarkers[actorId]
+      if (read && read.version >= target.version) return []
+      if (command.type === 'MarkRead') {
+        return [
+          {
+            type: 'MessagesRead',
+            data: {
+              conversationId: conv.conversationId,
+              userId: actorId,
+              upToMessageId: target.messageId,
+              upToVersion: target.version,
+              readAt: now,
+            },
+          },
+        ]
       }
-      // A marker never points before the reader joined: what was sent while away is not theirs.
-      if (!target || target.version < joinedVersion) return []
-      const marker = conv.readMarkers[actorId]
-      if (marker && marker.version >= target.version) return []
+      const delivered = conv.deliveredMarkers?.[actorId]
+      if (delivered && delivered.version >= target.version) return []
       return [
         {
-          type: 'MessagesRead',
+          type: 'MessagesDelivered',
           data: {
             conversationId: conv.conversationId,
             userId: actorId,
             upToMessageId: target.messageId,
             upToVersion: target.version,
-            readAt: now,
+            deliveredAt: now,
           },
         },
       ]
@@ -272,6 +298,7 @@ export function decide(
       if (conv.kind !== 'group') {
         throw invalidCommand('participants can only be added to group conversations')
       }
+      checkMayAdd(conv, actorId)
       const userId = command.userId
       if (isCurrentParticipant(conv, userId)) return []
       if (currentParticipants(conv).length >= MAX_GROUP_SIZE) {
@@ -296,7 +323,18 @@ export function decide(
           type: 'ParticipantLeft',
           data: { conversationId: conv.conversationId, userId: actorId, leftAt: now },
         },
+        ...ownershipAfterLeaving(conv, actorId, now),
       ]
+    }
+
+    case 'RenameConversation':
+    case 'RemoveParticipant':
+    case 'ChangeParticipantRole': {
+      if (!conv) throw conversationNotFound()
+      if (!isCurrentParticipant(conv, actorId)) throw notParticipant()
+      if (command.type === 'RenameConversation') return decideRename(command, conv, ctx)
+      if (command.type === 'RemoveParticipant') return decideRemove(command, conv, ctx)
+      return decideRoleChange(command, conv, ctx)
     }
 
     default: {
@@ -304,6 +342,33 @@ export function decide(
       throw invalidCommand(`unknown command ${JSON.stringify(_exhaustive)}`)
     }
   }
+}
+
+/**
+ * The message a read or delivered marker moves to (the given one, or the last one), or null
+ * when there is none the actor may mark: a marker never points before the actor joined.
+ */
+function markerTarget(
+  conv: ConversationState,
+  message: MessageFacts | null,
+  upToMessageId: string | null,
+  actorId: string,
+): Marker | null {
+  const joinedVersion = conv.participants[actorId]!.joinedVersion
+  let target: Marker | null
+  if (upToMessageId) {
+    if (
+      !message ||
+      message.messageId !== upToMessageId ||
+      message.conversationId !== conv.conversationId
+    )
+      throw messageNotFound()
+    if (message.version < joinedVersion) throw messageNotFound()
+    target = { messageId: message.messageId, version: message.version }
+  } else {
+    target = conv.lastMessage
+  }
+  return !target || target.version < joinedVersion ? null : target
 }
 
 function requireMessage(
@@ -412,6 +477,7 @@ export function evolve(
       readMarkers: {},
       lastMessage: null,
       version,
+      roles: initialRoles(d.kind, d.createdBy, d.participantIds),
     }
   }
   if (!state) throw new Error(`${event.type} cannot be the first event of a conversation`)
@@ -430,6 +496,18 @@ export function evolve(
         },
         version,
       }
+    case 'MessagesDelivered':
+      return {
+        ...state,
+        deliveredMarkers: {
+          ...state.deliveredMarkers,
+          [event.data.userId]: {
+            version: event.data.upToVersion,
+            messageId: event.data.upToMessageId,
+          },
+        },
+        version,
+      }
     case 'ParticipantAdded':
       return {
         ...state,
@@ -437,9 +515,11 @@ export function evolve(
           ...state.participants,
           [event.data.userId]: { joinedVersion: version, leftVersion: null },
         },
+        roles: evolveRoles(state, event),
         version,
       }
-    case 'ParticipantLeft': {
+    case 'ParticipantLeft':
+    case 'ParticipantRemoved': {
       const p = state.participants[event.data.userId]
       return {
         ...state,
@@ -447,9 +527,14 @@ export function evolve(
           ...state.participants,
           [event.data.userId]: { joinedVersion: p?.joinedVersion ?? 0, leftVersion: version },
         },
+        roles: evolveRoles(state, event),
         version,
       }
     }
+    case 'ParticipantRoleChanged':
+      return { ...state, roles: evolveRoles(state, event), version }
+    case 'ConversationRenamed':
+      return { ...state, title: event.data.title, version }
     case 'MessagePinned':
     case 'MessageUnpinned':
       return { ...state, pins: evolvePins(state.pins, event), version }

@@ -7,6 +7,12 @@ import {
   reactionAddedV1,
   reactionRemovedV1,
 } from './message-feature-events.ts'
+import {
+  conversationRenamedV1,
+  messagesDeliveredV1,
+  participantRemovedV1,
+  participantRoleChangedV1,
+} from './roles-events.ts'
 
 /** An attachment as stored in events and shown to clients. */
 export const attachmentSchema = z.object({
@@ -110,6 +116,10 @@ export const eventSchemas = {
   ReactionRemoved: { current: 1, versions: { 1: reactionRemovedV1 } },
   MessagePinned: { current: 1, versions: { 1: messagePinnedV1 } },
   MessageUnpinned: { current: 1, versions: { 1: messageUnpinnedV1 } },
+  ConversationRenamed: { current: 1, versions: { 1: conversationRenamedV1 } },
+  ParticipantRemoved: { current: 1, versions: { 1: participantRemovedV1 } },
+  ParticipantRoleChanged: { current: 1, versions: { 1: participantRoleChangedV1 } },
+  MessagesDelivered: { current: 1, versions: { 1: messagesDeliveredV1 } },
 } as const
 
 export type ConversationEvent =
@@ -125,6 +135,10 @@ export type ConversationEvent =
   | { type: 'ReactionRemoved'; data: z.infer<typeof reactionRemovedV1> }
   | { type: 'MessagePinned'; data: z.infer<typeof messagePinnedV1> }
   | { type: 'MessageUnpinned'; data: z.infer<typeof messageUnpinnedV1> }
+  | { type: 'ConversationRenamed'; data: z.infer<typeof conversationRenamedV1> }
+  | { type: 'ParticipantRemoved'; data: z.infer<typeof participantRemovedV1> }
+  | { type: 'ParticipantRoleChanged'; data: z.infer<typeof participantRoleChangedV1> }
+  | { type: 'MessagesDelivered'; data: z.infer<typeof messagesDeliveredV1> }
 
 export type EventType = ConversationEvent['type']
 export type EventOf<T extends EventType> = Extract<ConversationEvent, { type: T }>

@@ -4,6 +4,7 @@ import {
   type Activity,
   bulkConversations,
   insertConversations,
+  renameConversations,
   writeMemberRows,
 } from './conversations-projection.ts'
 import { saveCheckpoints } from './index.ts'
@@ -50,6 +51,7 @@ export class BulkReplay {
   async apply(tx: Tx, events: RecordedEvent[]): Promise<void> {
     if (events.length === 0) return
     const started: Started[] = []
+    const renames = new Map<string, string>()
     const sent = new Map<string, PendingMessage>()
     const sentOrder: PendingMessage[] = []
     // ops on messages of earlier batches, per message in log order
@@ -65,7 +67,7 @@ export class BulkReplay {
     for (const event of events) {
       bulkMembers(this.members, event)
       for (const ledger of this.ledgers) ledger.add(event)
-      const start = bulkConversations(this.members, this.activity, event)
+      const start = bulkConversations(this.members, this.activity, event, renames)
       if (start) started.push(start)
       const change = bulkMessageChange(event)
       if (change?.kind === 'insert') {
@@ -78,6 +80,7 @@ export class BulkReplay {
     this.last = events.at(-1)!
     this.count += events.length
     await Promise.all([insertConversations(tx, started), insertMessages(tx, sentOrder)])
+    await renameConversations(tx, renames)
     await updateMessages(tx, [...ops.values()])
   }
 

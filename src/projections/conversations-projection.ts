@@ -36,13 +36,31 @@ export async function applyConversations(tx: Tx, event: RecordedEvent): Promise<
       await touch(tx, conversationId, event.data.addedAt)
       return
     case 'ParticipantLeft':
+    case 'ParticipantRemoved': {
       // The member who left keeps the time they left as their last activity.
+      const at = event.type === 'ParticipantLeft' ? event.data.leftAt : event.data.removedAt
       await tx`
         update conversation_members
-        set last_activity_at = greatest(coalesce(last_activity_at, ${event.data.leftAt}), ${event.data.leftAt})
+        set last_activity_at = greatest(coalesce(last_activity_at, ${at}), ${at})
         where conversation_id = ${conversationId}
           and (left_version is null or user_id = ${event.data.userId})`
       return
+    }
+    case 'ConversationRenamed':
+      await tx`
+        update conversations set title = ${event.data.title}
+        where conversation_id = ${conversationId}`
+      return
+    case 'MessagesDelivered': {
+      const d = event.data
+      await tx`
+        update conversation_members
+        set delivered_up_to_version = ${d.upToVersion},
+          delivered_up_to_message_id = ${d.upToMessageId}, delivered_at = ${d.deliveredAt}
+        where conversation_id = ${conversationId} and user_id = ${d.userId}
+          and left_version is null and delivered_up_to_version < ${d.upToVersion}`
+      return
+    }
     case 'MessageSent': {
       const d = event.data
       // a thread reply not also in the conversation is unread for the thread's participants
@@ -134,6 +152,7 @@ export function bulkConversations(
   ledger: MemberLedger,
   activity: Activity,
   event: RecordedEvent,
+  renames: Map<string, string>,
 ): Started | null {
   const c = event.streamId
   switch (event.type) {
@@ -147,6 +166,22 @@ export function bulkConversations(
       // the members still in see the time even if the one leaving has no row
       activity.push([c, event.version, event.data.leftAt])
       return null
+    case 'ParticipantRemoved':
+      activity.push([c, event.version, event.data.removedAt])
+      return null
+    case 'ConversationRenamed':
+      renames.set(c, event.data.title)
+      return null
+    case 'MessagesDelivered': {
+      const d = event.data
+      const m = ledger.get(c)?.get(d.userId)
+      if (m && m.left === null && m.deliveredUpTo < d.upToVersion) {
+        m.deliveredUpTo = d.upToVersion
+        m.deliveredMessageId = d.upToMessageId
+        m.deliveredAt = d.deliveredAt
+      }
+      return null
+    }
     case 'MessagesRead': {
       const d = event.data
       const m = ledger.get(c)?.get(d.userId)
@@ -171,6 +206,15 @@ export async function insertConversations(tx: Tx, events: Started[]) {
       ${events.map((e) => e.data.kind)}::text[], ${events.map((e) => e.data.title ?? null)}::text[],
       ${events.map((e) => e.data.createdBy)}::text[],
       ${events.map((e) => e.data.startedAt)}::timestamptz[])`
+}
+
+/** Sets the titles of a batch's renames (after its starts were inserted). */
+export async function renameConversations(tx: Tx, renames: Map<string, string>) {
+  if (renames.size === 0) return
+  await tx`
+    update conversations c set title = r.title
+    from unnest(${[...renames.keys()]}::text[], ${[...renames.values()]}::text[]) as r(id, title)
+    where c.conversation_id = r.id`
 }
 
 /**
@@ -220,8 +264,9 @@ export async function writeMemberRows(
   for (const part of chunks(rows, 20000)) {
     await tx`
         insert into conversation_members (conversation_id, user_id, joined_version, left_version,
-          read_up_to_version, read_up_to_message_id, read_at, unread_count, last_activity_at)
-        select r.c, r.u, r.j, r.l, r.rv, r.rm, r.ra,
+          read_up_to_version, read_up_to_message_id, read_at, role, delivered_up_to_version,
+          delivered_up_to_message_id, delivered_at, unread_count, last_activity_at)
+        select r.c, r.u, r.j, r.l, r.rv, r.rm, r.ra, r.ro, r.dv, r.dm, r.da,
           case when r.l is null then (
             select count(*)::int from messages m
             where m.conversation_id = r.c and m.version >= r.j and m.version > r.rv
@@ -242,7 +287,11 @@ export async function writeMemberRows(
         from unnest(${part.map((r) => r[0])}::text[], ${part.map((r) => r[1])}::text[],
           ${part.map((r) => r[2].joined)}::int[], ${part.map((r) => r[2].left)}::int[],
           ${part.map((r) => r[2].readUpTo)}::int[], ${part.map((r) => r[2].readMessageId)}::text[],
-          ${part.map((r) => r[2].readAt)}::timestamptz[]) as r(c, u, j, l, rv, rm, ra)`
+          ${part.map((r) => r[2].readAt)}::timestamptz[], ${part.map((r) => r[2].role)}::text[],
+          ${part.map((r) => r[2].deliveredUpTo)}::int[],
+          ${part.map((r) => r[2].deliveredMessageId)}::text[],
+          ${part.map((r) => r[2].deliveredAt)}::timestamptz[])
+          as r(c, u, j, l, rv, rm, ra, ro, dv, dm, da)`
   }
 }
 

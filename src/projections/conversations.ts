@@ -1,4 +1,6 @@
 import type { EventOf } from '../domain/events.ts'
+import { initialRoles } from '../domain/roles.ts'
+import type { Role } from '../domain/roles-events.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 import { unreadMentionsColumn } from './mentions.ts'
 import { iso, isoOrNull } from './messages.ts'
@@ -16,6 +18,7 @@ type ConversationRow = {
   unread_count: number
   unread_mentions: number
   participants: string[]
+  roles: Role[]
   lm_id: string | null
   lm_sender_id: string | null
   lm_preview: string | null
@@ -32,7 +35,8 @@ function toConversationView(row: ConversationRow): ConversationView {
     kind: row.kind,
     title: row.title,
     createdBy: row.created_by,
-    participants: row.participants,
+    participants: row.participants.map((userId, i) => ({ userId, role: row.roles[i]! })),
+    participantIds: row.participants,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.last_activity_at ?? row.created_at),
     lastMessage:
@@ -60,13 +64,16 @@ const mutedNow = (sql: Queryable) =>
 /** A conversation as each participant sees it when it starts: nothing sent, nothing unread. */
 export function startedConversationView(e: EventOf<'ConversationStarted'>): ConversationView {
   const d = e.data
+  const ids = [...d.participantIds].sort()
+  const roles = initialRoles(d.kind, d.createdBy, d.participantIds)
   return {
     id: d.conversationId,
     kind: d.kind,
     title: d.title,
     createdBy: d.createdBy,
     // as toConversationView lists them: by when they joined (all at once here), then by id
-    participants: [...d.participantIds].sort(),
+    participants: ids.map((userId) => ({ userId, role: roles[userId]! })),
+    participantIds: ids,
     createdAt: d.startedAt,
     updatedAt: d.startedAt,
     lastMessage: null,
@@ -88,6 +95,11 @@ const viewSelect = (sql: Queryable) => sql`
       where p.conversation_id = c.conversation_id and p.left_version is null
       order by p.joined_version, p.user_id
     ) as participants,
+    array(
+      select p.role from conversation_members p
+      where p.conversation_id = c.conversation_id and p.left_version is null
+      order by p.joined_version, p.user_id
+    ) as roles,
     lm.message_id as lm_id, lm.sender_id as lm_sender_id, lm.preview as lm_preview,
     lm.sent_at as lm_sent_at, lm.deleted as lm_deleted,
     ${mutedNow(sql)} as muted, cs.muted_until, coalesce(cs.archived, false) as archived

@@ -1,4 +1,5 @@
 import type { Queryable } from '../eventstore/sql.ts'
+import { type ReceiptsRow, type ReceiptsView, receiptsColumn, toReceiptsView } from './receipts.ts'
 
 // The parts of a message view that come from reactions, replies, threads and mentions: one SQL
 // fragment that every message query selects (history, thread, search, a single message), and
@@ -30,9 +31,9 @@ export type MessageExtrasView = {
   thread: ThreadSummary | null
   /** Mentioned user ids, sorted. */
   mentions: string[]
-}
+} & ReceiptsView
 
-export type MessageExtrasRow = {
+export type MessageExtrasRow = ReceiptsRow & {
   reactions: ReactionSummary[]
   reply_to: ReplyPreview | null
   thread_root_id: string | null
@@ -66,7 +67,8 @@ export function messageExtrasColumns(sql: Queryable, viewerId: string | null, al
       where t.conversation_id = ${m}.conversation_id and t.root_message_id = ${m}.message_id) as thread,
     array(select mm.user_id from message_mentions mm
       where mm.conversation_id = ${m}.conversation_id and mm.message_id = ${m}.message_id
-      order by mm.user_id) as mentions`
+      order by mm.user_id) as mentions,
+    ${receiptsColumn(sql, alias)}`
 }
 
 /** The view fields of the extra columns. */
@@ -79,6 +81,7 @@ export function toExtrasView(row: MessageExtrasRow): MessageExtrasView {
       ? { ...row.thread, lastReplyAt: new Date(row.thread.lastReplyAt).toISOString() }
       : null,
     mentions: row.mentions ?? [],
+    ...toReceiptsView(row),
   }
 }
 

@@ -2,6 +2,7 @@ import type { Attachment, EventOf } from '../domain/events.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 import type { Membership } from './members.ts'
 import { type MessageExtrasRow, messageExtrasColumns, toExtrasView } from './message-extras.ts'
+import { receiptsOf } from './receipts.ts'
 import type { MessageView } from './views.ts'
 
 export type MessageRow = MessageExtrasRow & {
@@ -61,6 +62,7 @@ export function sentMessageView(
     threadRootId: d.threadRootId ?? null,
     thread: null,
     mentions: [...(d.mentions ?? [])].sort(),
+    ...receiptsOf(kind, 0, 0),
   }
 }
 

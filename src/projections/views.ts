@@ -1,4 +1,5 @@
 import type { Attachment } from '../domain/events.ts'
+import type { Role } from '../domain/roles-events.ts'
 import type { MessageExtrasView } from './message-extras.ts'
 
 /** A message as REST and WebSocket clients see it. */
@@ -26,13 +27,18 @@ export type LastMessageView = {
   deleted: boolean
 }
 
+export type ParticipantView = { userId: string; role: Role }
+
 /** A conversation as one user sees it. */
 export type ConversationView = {
   id: string
   kind: 'direct' | 'group'
   title: string | null
   createdBy: string
-  participants: string[]
+  /** Current participants with their role, by when they joined, then by id. */
+  participants: ParticipantView[]
+  /** The same, as plain user ids (the shape `participants` had before roles). */
+  participantIds: string[]
   createdAt: string
   updatedAt: string
   lastMessage: LastMessageView | null

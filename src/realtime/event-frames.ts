@@ -156,6 +156,24 @@ function toFrame(
       return { ...base, type: 'participant_left', userId: e.data.userId }
     case 'UserContentErased':
       return null
+    case 'ConversationRenamed':
+      return {
+        ...base,
+        type: 'conversation_updated',
+        title: e.data.title,
+        updatedBy: e.data.renamedBy,
+        updatedAt: e.data.renamedAt,
+      }
+    case 'ParticipantRemoved':
+      return { ...base, type: 'participant_removed', ...pick(e.data, 'userId', 'removedBy') }
+    case 'ParticipantRoleChanged':
+      return { ...base, type: 'role_changed', ...pick(e.data, 'userId', 'role', 'changedBy') }
+    case 'MessagesDelivered':
+      return {
+        ...base,
+        type: 'messages_delivered',
+        ...pick(e.data, 'userId', 'upToMessageId', 'deliveredAt'),
+      }
     // per-user state: its effects reach the sockets through the hub's user settings cache
     case 'UserBlocked':
     case 'UserUnblocked':

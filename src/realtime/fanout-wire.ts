@@ -32,6 +32,7 @@ export const MEMBERSHIP_EVENTS = new Set<string>([
   'ConversationStarted',
   'ParticipantAdded',
   'ParticipantLeft',
+  'ParticipantRemoved',
 ])
 
 /** The subjects of one deployment (one log): the prefix carries the database schema. */

@@ -61,8 +61,10 @@ export async function dispatchFrame(
       })
       return
     }
-    case 'mark_as_read': {
-      const outcome = await useCases.markRead(deps.app, caller, {
+    case 'mark_as_read':
+    case 'mark_delivered': {
+      const mark = frame.type === 'mark_as_read' ? useCases.markRead : useCases.markDelivered
+      const outcome = await mark(deps.app, caller, {
         conversationId: frame.conversationId,
         upToMessageId: frame.upToMessageId ?? null,
       })
@@ -72,6 +74,29 @@ export async function dispatchFrame(
         conversationId: outcome.conversationId,
         position: outcome.position,
       })
+      return
+    }
+    case 'rename_conversation':
+    case 'remove_participant':
+    case 'change_role': {
+      const { conversationId } = frame
+      const outcome =
+        frame.type === 'rename_conversation'
+          ? await useCases.renameConversation(deps.app, caller, {
+              conversationId,
+              title: frame.title,
+            })
+          : frame.type === 'remove_participant'
+            ? await useCases.removeParticipant(deps.app, caller, {
+                conversationId,
+                userId: frame.userId,
+              })
+            : await useCases.changeParticipantRole(deps.app, caller, {
+                conversationId,
+                userId: frame.userId,
+                role: frame.role,
+              })
+      conn.send({ type: 'ack', ...ref(frame.id), conversationId, position: outcome.position })
       return
     }
     case 'typing': {

@@ -17,7 +17,7 @@ import { FanoutFollower } from './fanout-follower.ts'
 import type { Fanout } from './fanout-wire.ts'
 import { dispatchFrame, type FrameDeps } from './frame-dispatch.ts'
 import { LogFollower } from './log-follower.ts'
-import { canSee, MembershipCache, type MemberWindow } from './membership-cache.ts'
+import { canSee, leavingUserId, MembershipCache, type MemberWindow } from './membership-cache.ts'
 import { CloseCode, type PresenceFrame, type SignalFrame } from './protocol.ts'
 import type { Transport } from './transport.ts'
 import { TypingTracker } from './typing-tracker.ts'
@@ -367,8 +367,10 @@ export class Hub {
       if (!mine) continue
       for (const conn of mine) conn.deliver(out)
     }
-    if (event.type === 'ParticipantLeft') {
-      for (const conn of this.byUser.get(event.data.userId) ?? []) {
+    const gone = leavingUserId(event)
+    if (gone !== null) {
+      // a removed member's sockets stop receiving the conversation at once
+      for (const conn of this.byUser.get(gone) ?? []) {
         this.leaveConversation(conn, event.streamId)
       }
     }

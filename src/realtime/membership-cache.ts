@@ -13,11 +13,18 @@ type ConversationEntry = { kind: Kind | null; members: Map<string, MemberWindow>
 type UserEntry = { loaded: boolean; conversations: Set<string> }
 
 export function canSee(window: MemberWindow, event: RecordedEvent, userId: string): boolean {
-  if (event.type === 'ParticipantLeft' && event.data.userId === userId) return true
+  if (leavingUserId(event) === userId) return true
   return (
     window.joinedVersion <= event.version &&
     (window.leftVersion === null || event.version < window.leftVersion)
   )
+}
+
+/** The user an event takes out of its conversation (leaving or removed), if any. */
+export function leavingUserId(event: RecordedEvent): string | null {
+  return event.type === 'ParticipantLeft' || event.type === 'ParticipantRemoved'
+    ? event.data.userId
+    : null
 }
 
 /**
@@ -102,7 +109,8 @@ export class MembershipCache {
       case 'ParticipantAdded':
         this.join(event.streamId, event.data.userId, event.version, null)
         return
-      case 'ParticipantLeft': {
+      case 'ParticipantLeft':
+      case 'ParticipantRemoved': {
         const window = this.conversations.get(event.streamId)?.members.get(event.data.userId)
         if (window && window.asOf < event.version) {
           window.leftVersion = event.version

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { attachmentSchema } from '../domain/events.ts'
+import { type Role, roleSchema } from '../domain/roles-events.ts'
 import type { ConversationView, MessageView } from '../projections/views.ts'
 import { messageFeatureFrameSchemas, messageLinkFrameFields } from './message-feature-frames.ts'
 
@@ -38,6 +39,13 @@ export const clientFrameSchemas = {
       path: ['conversationId'],
     }),
   mark_as_read: z.object({ ...conversationOnly, upToMessageId: entityId.nullable().optional() }),
+  mark_delivered: z.object({
+    ...conversationOnly,
+    upToMessageId: entityId.nullable().optional(),
+  }),
+  rename_conversation: z.object({ ...conversationOnly, title: z.string().max(1000) }),
+  remove_participant: z.object({ ...conversationOnly, userId: entityId }),
+  change_role: z.object({ ...conversationOnly, userId: entityId, role: roleSchema }),
   typing: z.object(conversationOnly),
   stop_typing: z.object(conversationOnly),
   join_conversation: z.object(conversationOnly),
@@ -77,6 +85,10 @@ export type EventFrame = { position: number; conversationId: string } & (
     }
   | { type: 'message_pinned'; messageId: string; pinnedBy: string; pinnedAt: string }
   | { type: 'message_unpinned'; messageId: string; unpinnedBy: string }
+  | { type: 'conversation_updated'; title: string; updatedBy: string; updatedAt: string }
+  | { type: 'participant_removed'; userId: string; removedBy: string }
+  | { type: 'role_changed'; userId: string; role: Role; changedBy: string }
+  | { type: 'messages_delivered'; userId: string; upToMessageId: string; deliveredAt: string }
 )
 
 /** Ephemeral server frames: never logged, no position. */

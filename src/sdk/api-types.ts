@@ -299,7 +299,8 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Rename a group (its owner or an admin) */
+        patch: operations["renameConversation"];
         trace?: never;
     };
     "/api/chat/conversations/{id}/messages": {
@@ -348,7 +349,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add a participant to a group */
+        /** Add a participant to a group (its owner or an admin) */
         post: operations["addParticipant"];
         delete?: never;
         options?: never;
@@ -368,6 +369,57 @@ export interface paths {
         post?: never;
         /** Leave a group (you can still read what came before) */
         delete: operations["leaveConversation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chat/conversations/{id}/participants/{userId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a participant from a group (the owner removes anyone, an admin members); `me` is leaving */
+        delete: operations["removeParticipant"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chat/conversations/{id}/participants/{userId}/role": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Change a participant's role (the owner only; `owner` hands ownership over and makes you an admin) */
+        put: operations["changeParticipantRole"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chat/conversations/{id}/delivered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Move your delivered marker (to the last message by default); it only moves forward, never behind what you read */
+        put: operations["markDelivered"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -781,6 +833,15 @@ export interface components {
             threadRootId: string | null;
             thread: components["schemas"]["ThreadSummary"];
             mentions: string[];
+            /**
+             * @description Direct conversations: whether the other participant got the message (delivered marker) or read it; null in groups
+             * @enum {string|null}
+             */
+            status: "sent" | "delivered" | "read" | null;
+            /** @description Groups: members other than the sender who got it (reading counts); null in direct conversations */
+            deliveredCount: number | null;
+            /** @description Groups: members other than the sender who read it; null in direct conversations */
+            readCount: number | null;
         };
         Attachment: {
             /** Format: uri */
@@ -815,7 +876,10 @@ export interface components {
             kind: "direct" | "group";
             title: string | null;
             createdBy: string;
-            participants: string[];
+            /** @description Current participants with their role, by when they joined */
+            participants: components["schemas"]["Participant"][];
+            /** @description The same participants as plain user ids (the shape `participants` had before roles; kept for older clients) */
+            participantIds: string[];
             /** Format: date-time */
             createdAt: string;
             /**
@@ -837,6 +901,15 @@ export interface components {
             /** @description You archived it: left out of GET /conversations unless ?archived=true */
             archived: boolean;
         };
+        Participant: {
+            userId: string;
+            role: components["schemas"]["Role"];
+        };
+        /**
+         * @description owner: the creator (or whom it passed to); direct conversations: member
+         * @enum {string}
+         */
+        Role: "owner" | "admin" | "member";
         LastMessage: {
             id: string;
             senderId: string;
@@ -1848,8 +1921,8 @@ export interface operations {
             content: {
                 "application/json": {
                     url: string;
-                    /** @description Types to deliver (null or absent: all): notification.created, ConversationStarted, MessageSent, MessageEdited, MessageDeleted, MessagesRead, ParticipantAdded, ParticipantLeft, UserContentErased, ReactionAdded, ReactionRemoved, MessagePinned, MessageUnpinned */
-                    eventTypes?: ("notification.created" | "ConversationStarted" | "MessageSent" | "MessageEdited" | "MessageDeleted" | "MessagesRead" | "ParticipantAdded" | "ParticipantLeft" | "UserContentErased" | "ReactionAdded" | "ReactionRemoved" | "MessagePinned" | "MessageUnpinned")[] | null;
+                    /** @description Types to deliver (null or absent: all): notification.created, ConversationStarted, MessageSent, MessageEdited, MessageDeleted, MessagesRead, ParticipantAdded, ParticipantLeft, UserContentErased, ReactionAdded, ReactionRemoved, MessagePinned, MessageUnpinned, ConversationRenamed, ParticipantRemoved, ParticipantRoleChanged, MessagesDelivered */
+                    eventTypes?: ("notification.created" | "ConversationStarted" | "MessageSent" | "MessageEdited" | "MessageDeleted" | "MessagesRead" | "ParticipantAdded" | "ParticipantLeft" | "UserContentErased" | "ReactionAdded" | "ReactionRemoved" | "MessagePinned" | "MessageUnpinned" | "ConversationRenamed" | "ParticipantRemoved" | "ParticipantRoleChanged" | "MessagesDelivered")[] | null;
                     description?: string | null;
                 };
             };
@@ -2167,8 +2240,8 @@ export interface operations {
             content: {
                 "application/json": {
                     url?: string;
-                    /** @description Types to deliver (null or absent: all): notification.created, ConversationStarted, MessageSent, MessageEdited, MessageDeleted, MessagesRead, ParticipantAdded, ParticipantLeft, UserContentErased, ReactionAdded, ReactionRemoved, MessagePinned, MessageUnpinned */
-                    eventTypes?: ("notification.created" | "ConversationStarted" | "MessageSent" | "MessageEdited" | "MessageDeleted" | "MessagesRead" | "ParticipantAdded" | "ParticipantLeft" | "UserContentErased" | "ReactionAdded" | "ReactionRemoved" | "MessagePinned" | "MessageUnpinned")[] | null;
+                    /** @description Types to deliver (null or absent: all): notification.created, ConversationStarted, MessageSent, MessageEdited, MessageDeleted, MessagesRead, ParticipantAdded, ParticipantLeft, UserContentErased, ReactionAdded, ReactionRemoved, MessagePinned, MessageUnpinned, ConversationRenamed, ParticipantRemoved, ParticipantRoleChanged, MessagesDelivered */
+                    eventTypes?: ("notification.created" | "ConversationStarted" | "MessageSent" | "MessageEdited" | "MessageDeleted" | "MessagesRead" | "ParticipantAdded" | "ParticipantLeft" | "UserContentErased" | "ReactionAdded" | "ReactionRemoved" | "MessagePinned" | "MessageUnpinned" | "ConversationRenamed" | "ParticipantRemoved" | "ParticipantRoleChanged" | "MessagesDelivered")[] | null;
                     description?: string | null;
                     paused?: boolean;
                 };
@@ -3194,6 +3267,110 @@ export interface operations {
             };
         };
     };
+    renameConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    title: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The renamed conversation */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        conversation: components["schemas"]["Conversation"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A participant who may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description contention: the conversation kept being changed by other server processes while this command was decided, every time it was retried; send it again after Retry-After (with the same clientMessageId or Idempotency-Key, it is applied at most once) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     listMessages: {
         parameters: {
             query?: {
@@ -3428,6 +3605,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A participant who may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not found, or not a participant (the two are not told apart) */
             404: {
                 headers: {
@@ -3515,6 +3701,321 @@ export interface operations {
             };
             /** @description Not found, or not a participant (the two are not told apart) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description contention: the conversation kept being changed by other server processes while this command was decided, every time it was retried; send it again after Retry-After (with the same clientMessageId or Idempotency-Key, it is applied at most once) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    removeParticipant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description A user id (numbers are accepted) */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The conversation without them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        conversation: components["schemas"]["Conversation"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A participant who may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description contention: the conversation kept being changed by other server processes while this command was decided, every time it was retried; send it again after Retry-After (with the same clientMessageId or Idempotency-Key, it is applied at most once) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    changeParticipantRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description A user id (numbers are accepted) */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    role: components["schemas"]["Role"];
+                };
+            };
+        };
+        responses: {
+            /** @description The conversation with the new roles */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        conversation: components["schemas"]["Conversation"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A participant who may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A fault on our side (logged with the request id) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description contention: the conversation kept being changed by other server processes while this command was decided, every time it was retried; send it again after Retry-After (with the same clientMessageId or Idempotency-Key, it is applied at most once) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    markDelivered: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @example 0192f3c4-7d1e-7a2b-9c3d-4e5f60718293 */
+                    upToMessageId?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Your delivered and read markers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        conversationId: string;
+                        /** @description The last message delivered to you (reading counts as delivery) */
+                        deliveredUpTo: string | null;
+                        /** @description The last message you read */
+                        readUpTo: string | null;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not a participant (the two are not told apart) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many messages; see Retry-After */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

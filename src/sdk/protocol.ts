@@ -7,6 +7,7 @@ import type { components } from './api-types.ts'
 export type Message = components['schemas']['Message']
 export type Conversation = components['schemas']['Conversation']
 export type Attachment = components['schemas']['Attachment']
+export type Role = 'owner' | 'admin' | 'member'
 
 type Logged<T extends string, P> = { type: T; position: number; conversationId: string } & P
 
@@ -34,6 +35,16 @@ export type EventFrames = {
     { messageId: string; pinnedBy: string; pinnedAt: string }
   >
   message_unpinned: Logged<'message_unpinned', { messageId: string; unpinnedBy: string }>
+  conversation_updated: Logged<
+    'conversation_updated',
+    { title: string; updatedBy: string; updatedAt: string }
+  >
+  participant_removed: Logged<'participant_removed', { userId: string; removedBy: string }>
+  role_changed: Logged<'role_changed', { userId: string; role: Role; changedBy: string }>
+  messages_delivered: Logged<
+    'messages_delivered',
+    { userId: string; upToMessageId: string; deliveredAt: string }
+  >
 }
 
 type Signal<T extends string> = { type: T; conversationId: string; userId: string }

@@ -203,6 +203,11 @@ export class RealtimeClient {
     return (await this.request('unpin_message', { conversationId, messageId }, true)).position
   }
 
+  /** Moves the delivered marker (to the latest message by default): say what reached you. */
+  async markDelivered(conversationId: string, upToMessageId?: string): Promise<void> {
+    await this.request('mark_delivered', { conversationId, upToMessageId }, true)
+  }
+
   /** Says the user is typing (renew it while typing; it expires on the server). */
   async typing(conversationId: string): Promise<void> {
     await this.request('typing', { conversationId }, false)

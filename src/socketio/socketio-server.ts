@@ -11,7 +11,7 @@ import type { Hub } from '../realtime/hub.ts'
 import { resolveSince } from '../realtime/ws-route.ts'
 import { type AckCallback, SocketIoTransport } from './socketio-transport.ts'
 
-/** The client events of the old Socket.IO system and of issue 11 (the /ws frame types). */
+/** The client events of the old Socket.IO system and of issues 11 and 12 (the /ws frame types). */
 export const SOCKETIO_CLIENT_EVENTS = [
   'send_message',
   'mark_as_read',
@@ -25,6 +25,10 @@ export const SOCKETIO_CLIENT_EVENTS = [
   'remove_reaction',
   'pin_message',
   'unpin_message',
+  'mark_delivered',
+  'rename_conversation',
+  'remove_participant',
+  'change_role',
 ] as const
 
 type SocketData = { user: AuthUser; since: LogCursor | null; correlationId: string }

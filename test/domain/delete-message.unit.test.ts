@@ -42,12 +42,12 @@ describe('DeleteMessage', () => {
       .thenEmits([messageDeleted()])
   })
 
-  it('lets only the sender delete', () => {
+  it('lets only the sender delete (and, in a group, its owner and admins: see roles)', () => {
     given(directStarted(), sent('m1', ALICE))
       .when(del(), { actorId: BOB })
       .thenFails('not_sender', /delete/)
     given(groupStarted(), sent('m1', BOB, { conversationId: GROUP }))
-      .when(del(GROUP), { actorId: ALICE })
+      .when(del(GROUP), { actorId: CAROL })
       .thenFails('not_sender')
     given(groupStarted(), sent('m1', BOB, { conversationId: GROUP }))
       .when(del(GROUP), { actorId: BOB })

@@ -48,6 +48,7 @@ describe('evolve', () => {
       readMarkers: {},
       lastMessage: null,
       version: 1,
+      roles: { [ALICE]: 'member', [BOB]: 'member' },
     })
   })
 

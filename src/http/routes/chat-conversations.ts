@@ -169,7 +169,7 @@ const addParticipant = createRoute({
   path: '/conversations/{id}/participants',
   operationId: 'addParticipant',
   tags,
-  summary: 'Add a participant to a group',
+  summary: 'Add a participant to a group (its owner or an admin)',
   security,
   request: {
     params: conversationParams,
@@ -182,6 +182,7 @@ const addParticipant = createRoute({
     200: json(conversationBody, 'The conversation with its participants'),
     400: errors[400],
     401: errors[401],
+    403: errors[403],
     404: errors[404],
     413: errors[413],
     415: errors[415],

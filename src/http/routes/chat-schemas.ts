@@ -65,6 +65,18 @@ export const MessageSchema = z
       .optional()
       .openapi({ description: 'Direct conversations: the other participant has read it' }),
     ...messageExtrasSchema,
+    status: z.enum(['sent', 'delivered', 'read']).nullable().openapi({
+      description:
+        'Direct conversations: whether the other participant got the message (delivered marker) or read it; null in groups',
+    }),
+    deliveredCount: z.number().int().nullable().openapi({
+      description:
+        'Groups: members other than the sender who got it (reading counts); null in direct conversations',
+    }),
+    readCount: z.number().int().nullable().openapi({
+      description:
+        'Groups: members other than the sender who read it; null in direct conversations',
+    }),
   })
   .openapi('Message')
 
@@ -81,13 +93,27 @@ export const LastMessageSchema = z
   })
   .openapi('LastMessage')
 
+export const RoleSchema = z.enum(['owner', 'admin', 'member']).openapi('Role', {
+  description: 'owner: the creator (or whom it passed to); direct conversations: member',
+})
+
+export const ParticipantSchema = z
+  .object({ userId: z.string(), role: RoleSchema })
+  .openapi('Participant')
+
 export const ConversationSchema = z
   .object({
     id: z.string(),
     kind: z.enum(['direct', 'group']),
     title: z.string().nullable(),
     createdBy: z.string(),
-    participants: z.array(z.string()),
+    participants: z
+      .array(ParticipantSchema)
+      .openapi({ description: 'Current participants with their role, by when they joined' }),
+    participantIds: z.array(z.string()).openapi({
+      description:
+        'The same participants as plain user ids (the shape `participants` had before roles; kept for older clients)',
+    }),
     createdAt: z.string().openapi({ format: 'date-time' }),
     updatedAt: z.string().openapi({ format: 'date-time', description: 'Last activity' }),
     lastMessage: LastMessageSchema.nullable(),

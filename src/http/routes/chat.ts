@@ -5,6 +5,7 @@ import type { Services } from '../../services.ts'
 import { conversationRoutes } from './chat-conversations.ts'
 import { messageFeatureRoutes } from './chat-message-features.ts'
 import { messageRoutes } from './chat-messages.ts'
+import { moderationRoutes } from './chat-moderation.ts'
 import { presenceRoutes } from './chat-presence.ts'
 import { searchRoutes } from './chat-search.ts'
 import { userSettingsRoutes } from './chat-user-settings.ts'
@@ -19,6 +20,7 @@ export const chatRoutes = (services: Services) =>
     chat.use('*', requireAuth(services.verifyToken))
     messageRoutes(chat, services)
     conversationRoutes(chat, services)
+    moderationRoutes(chat, services)
     searchRoutes(chat, services)
     messageFeatureRoutes(chat, services)
     presenceRoutes(chat, services)
