@@ -247,6 +247,69 @@ describe('time travel: GET /api/audit/streams/:id?at=', () => {
     expect(missing.status).toBe(404)
   })
 
+  it('shows roles, their changes, removals, renames and delivered markers at each position', async () => {
+    const c = await f.startGroup('olga', ['pete', 'quin'], 'Crew')
+    const hello = await f.send('olga', c, 'hello crew')
+    const promoted = await f.run('olga', {
+      type: 'ChangeParticipantRole',
+      conversationId: c,
+      userId: 'pete',
+      role: 'admin',
+    })
+    const renamed = await f.run('pete', {
+      type: 'RenameConversation',
+      conversationId: c,
+      title: 'Ship',
+    })
+    const delivered = await f.run('quin', { type: 'MarkDelivered', conversationId: c })
+    const removed = await f.run('pete', {
+      type: 'RemoveParticipant',
+      conversationId: c,
+      userId: 'quin',
+    })
+    const at = async (position: number) => {
+      const res = await f.call(`/api/audit/streams/${c}?at=${position}`, { token: auditor })
+      expect(res.status).toBe(200)
+      return ((await res.json()) as { state: ConversationHistory }).state
+    }
+    const roles = (h: ConversationHistory) => h.participants.map((p) => [p.userId, p.role])
+
+    const start = await at(hello.position!)
+    expect(roles(start)).toEqual([
+      ['olga', 'owner'],
+      ['pete', 'member'],
+      ['quin', 'member'],
+    ])
+    expect(start.renames).toEqual([])
+    expect(start.deliveredMarkers).toEqual([])
+
+    const later = await at(delivered.position!)
+    expect(roles(later)).toEqual([
+      ['olga', 'owner'],
+      ['pete', 'admin'],
+      ['quin', 'member'],
+    ])
+    expect(later.participants[1]!.roleChanges).toEqual([
+      expect.objectContaining({ role: 'admin', changedBy: 'olga', position: promoted.position }),
+    ])
+    expect(later.title).toBe('Ship')
+    expect(later.renames).toEqual([
+      expect.objectContaining({ title: 'Ship', renamedBy: 'pete', position: renamed.position }),
+    ])
+    expect(later.deliveredMarkers).toEqual([
+      expect.objectContaining({ userId: 'quin', upToMessageId: hello.messageId }),
+    ])
+
+    const end = await at(removed.position!)
+    const quin = end.participants.find((p) => p.userId === 'quin')!
+    expect(quin).toMatchObject({ current: false, role: null })
+    expect(quin.memberships[0]).toMatchObject({
+      removedBy: 'pete',
+      leftVersion: expect.any(Number),
+    })
+    expect(end.participants.find((p) => p.userId === 'pete')!.memberships[0]!.removedBy).toBeNull()
+  })
+
   it('lists a stream’s events by version, in pages', async () => {
     const page1 = (await (
       await f.call(`/api/audit/streams/${g1}?limit=2`, { token: auditor })

@@ -1,5 +1,6 @@
 import type { RecordedEvent } from '../conversation-log.ts'
 import type { Attachment } from '../domain/events.ts'
+import type { Role } from '../domain/roles-events.ts'
 import {
   foldMessageFeature,
   type MessageLinksHistory,
@@ -17,9 +18,21 @@ export type Membership = {
   addedBy: string | null
   leftAt: string | null
   leftVersion: number | null
+  /** Who removed them (null: they left themselves, or are still in). */
+  removedBy: string | null
 }
 
-export type ParticipantHistory = { userId: string; current: boolean; memberships: Membership[] }
+export type RoleChange = EventRef & { role: Role; changedBy: string; changedAt: string }
+
+export type ParticipantHistory = {
+  userId: string
+  current: boolean
+  memberships: Membership[]
+  /** Their role in a group at that position (null in a direct conversation, or when out). */
+  role: Role | null
+  /** Every change of their role after they joined (ownership passing included). */
+  roleChanges: RoleChange[]
+}
 
 export type MessageEdit = EventRef & {
   editorId: string
@@ -53,6 +66,15 @@ export type ReadMarker = {
   readAt: string
 }
 
+export type DeliveredMarker = {
+  userId: string
+  upToMessageId: string
+  upToVersion: number
+  deliveredAt: string
+}
+
+export type Rename = EventRef & { title: string; renamedBy: string; renamedAt: string }
+
 export type Erasure = EventRef & {
   userId: string
   erasedBy: string
@@ -74,6 +96,9 @@ export type ConversationHistory = {
   participants: ParticipantHistory[]
   messages: MessageHistory[]
   readMarkers: ReadMarker[]
+  deliveredMarkers: DeliveredMarker[]
+  /** Every rename, oldest first (`title` is the last one's). */
+  renames: Rename[]
   erasures: Erasure[]
   /** Pinned messages at that position, newest pin first. */
   pins: PinHistory[]
@@ -89,6 +114,7 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
   const participants = new Map<string, ParticipantHistory>()
   const messages = new Map<string, MessageHistory>()
   const markers = new Map<string, ReadMarker>()
+  const delivered = new Map<string, DeliveredMarker>()
   for (const event of events) {
     const ref: EventRef = {
       version: event.version,
@@ -108,6 +134,8 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
         participants: [],
         messages: [],
         readMarkers: [],
+        deliveredMarkers: [],
+        renames: [],
         erasures: [],
         pins: [],
       }
@@ -116,6 +144,8 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
           userId,
           current: true,
           memberships: [join(d.startedAt, event.version, null)],
+          role: d.kind === 'group' ? (userId === d.createdBy ? 'owner' : 'member') : null,
+          roleChanges: [],
         })
       }
     }
@@ -182,8 +212,12 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
           userId: d.userId,
           current: false,
           memberships: [],
+          role: null,
+          roleChanges: [],
         }
         p.current = true
+        // one who comes back comes back as a member
+        if (h.kind === 'group') p.role = 'member'
         p.memberships.push(join(d.addedAt, event.version, d.addedBy))
         participants.set(d.userId, p)
         break
@@ -196,6 +230,9 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
           p.current = false
           m.leftAt = event.type === 'ParticipantLeft' ? event.data.leftAt : event.data.removedAt
           m.leftVersion = event.version
+          if (event.type === 'ParticipantRemoved') m.removedBy = event.data.removedBy
+          // no role while out (as in the decider); one who comes back comes back a member
+          p.role = null
         }
         break
       }
@@ -223,13 +260,30 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
         }
         break
       }
-      case 'ConversationRenamed':
-        h.title = event.data.title
+      case 'ConversationRenamed': {
+        const d = event.data
+        h.title = d.title
+        h.renames.push({ ...ref, title: d.title, renamedBy: d.renamedBy, renamedAt: d.renamedAt })
         break
-      // roles and delivered markers are not part of this history (yet): the events are
-      case 'ParticipantRoleChanged':
-      case 'MessagesDelivered':
+      }
+      case 'ParticipantRoleChanged': {
+        const d = event.data
+        const p = participants.get(d.userId)
+        if (!p) break
+        p.role = d.role
+        p.roleChanges.push({ ...ref, role: d.role, changedBy: d.changedBy, changedAt: d.changedAt })
         break
+      }
+      case 'MessagesDelivered': {
+        const d = event.data
+        delivered.set(d.userId, {
+          userId: d.userId,
+          upToMessageId: d.upToMessageId,
+          upToVersion: d.upToVersion,
+          deliveredAt: d.deliveredAt,
+        })
+        break
+      }
       case 'ReactionAdded':
       case 'ReactionRemoved':
       case 'MessagePinned':
@@ -252,9 +306,17 @@ export function foldConversationHistory(events: RecordedEvent[]): ConversationHi
   h.participants = [...participants.values()]
   h.messages = [...messages.values()]
   h.readMarkers = [...markers.values()]
+  h.deliveredMarkers = [...delivered.values()]
   return h
 }
 
 function join(at: string, version: number, addedBy: string | null): Membership {
-  return { joinedAt: at, joinedVersion: version, addedBy, leftAt: null, leftVersion: null }
+  return {
+    joinedAt: at,
+    joinedVersion: version,
+    addedBy,
+    leftAt: null,
+    leftVersion: null,
+    removedBy: null,
+  }
 }
