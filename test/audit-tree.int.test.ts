@@ -2,7 +2,12 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { seedLog } from '../bench/replay-seed.ts'
 import { checkpointsAfter, issueCheckpoint } from '../src/audit/checkpoint-store.ts'
-import { fromBase64, toBase64, verifyCheckpoint } from '../src/audit/checkpoints.ts'
+import {
+  fromBase64,
+  parseCheckpoint,
+  toBase64,
+  verifyCheckpoint,
+} from '../src/audit/checkpoints.ts'
 import {
   equalBytes,
   leafData,
@@ -18,6 +23,7 @@ import {
   rootAt,
 } from '../src/audit/merkle-tree.ts'
 import { TreeKeeper } from '../src/audit/tree-keeper.ts'
+import { checkAgainstCheckpoint, TreeRebuilder } from '../src/audit/verify-tree.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import type { Sql } from '../src/eventstore/sql.ts'
 import { type AuditFixture, createAuditFixture } from './support/audit-fixture.ts'
@@ -195,6 +201,40 @@ describe('the audit tree', () => {
         c.hashes,
       ),
     ).toBe(true)
+  })
+})
+
+describe('the export cut at a checkpoint', () => {
+  it('GET /api/audit/events?checkpoint=true streams the checkpoint’s events, ends with it, and verifies', async () => {
+    await buildTreeTo(f.sql)
+    const cut = (await f.keeper.turn(true)) ?? (await checkpointsAfter(f.sql, 0, 1000)).at(-1)!
+    // events after the checkpoint are not in its tree, so not in the export
+    for (let i = 0; i < 3; i++) await f.send('carol', group, `after the checkpoint ${i}`)
+    const res = await f.call('/api/audit/events?checkpoint=true', {
+      token: auditor,
+      accept: 'application/x-ndjson',
+    })
+    expect(res.status).toBe(200)
+    const lines = (await res.text()).trim().split('\n')
+    expect(JSON.parse(lines.at(-1)!)).toEqual({ checkpoint: cut.text })
+    const events = lines
+      .slice(0, -1)
+      .map((l) => JSON.parse(l) as { position: number; hash: string })
+    expect(events).toHaveLength(cut.treeSize)
+    const tree = new TreeRebuilder([cut.treeSize])
+    for (const [i, e] of events.entries()) tree.add(e.position, e.hash, i + 1)
+    const checkpoint = parseCheckpoint(JSON.parse(lines.at(-1)!).checkpoint)
+    expect(checkAgainstCheckpoint(tree, checkpoint)).toMatchObject({ ok: true })
+
+    // only for the whole log, only as NDJSON
+    const filtered = await f.call(`/api/audit/events?checkpoint=true&streamId=${group}`, {
+      token: auditor,
+      accept: 'application/x-ndjson',
+    })
+    expect(filtered.status).toBe(400)
+    const json = await f.call('/api/audit/events?checkpoint=true', { token: auditor })
+    expect(json.status).toBe(400)
+    expect((await json.json()).error.code).toBe('invalid_request')
   })
 })
 

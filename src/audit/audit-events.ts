@@ -150,6 +150,10 @@ export type ExportOptions = {
   strategy?: 'cursor' | 'pages'
   /** Called after each batch is read from the database, with the number of rows read so far. */
   onBatch?: (rowsRead: number) => void
+  /** At most this many events (the first ones in log order). */
+  limit?: number
+  /** A last line once every event is out (e.g. the checkpoint the export was cut at). */
+  trailer?: string
 }
 
 /**
@@ -159,7 +163,7 @@ export type ExportOptions = {
 export async function exportAuditEvents(
   sql: Sql,
   filter: AuditFilter,
-  { batchSize = 1000, strategy = 'cursor', onBatch }: ExportOptions = {},
+  { batchSize = 1000, strategy = 'cursor', onBatch, limit, trailer }: ExportOptions = {},
 ): Promise<ReadableStream<Uint8Array>> {
   // resolved before the first byte, so that a bad `after` is an error response, not a cut stream
   const after = await startCursor(sql, filter.after)
@@ -182,16 +186,19 @@ export async function exportAuditEvents(
           controller.close()
           return
         }
-        const { value, done } = next
-        if (done) {
-          controller.close()
-          return
-        }
-        rowsRead += value.length
-        onBatch?.(rowsRead)
+        const { done } = next
+        const rows = done ? [] : next.value.slice(0, (limit ?? Number.POSITIVE_INFINITY) - rowsRead)
+        rowsRead += rows.length
+        if (!done) onBatch?.(rowsRead)
         let text = ''
-        for (const row of value) text += `${row.line}\n`
-        controller.enqueue(encoder.encode(text))
+        for (const row of rows) text += `${row.line}\n`
+        const finished = done || rowsRead === limit
+        if (finished && trailer !== undefined) text += `${trailer}\n`
+        if (text) controller.enqueue(encoder.encode(text))
+        if (finished) {
+          await batches.return?.()
+          controller.close()
+        }
       },
       async cancel() {
         await batches?.return?.()

@@ -8,6 +8,7 @@ import {
   streamEventsPage,
   UnknownPositionError,
 } from '../../audit/audit-events.ts'
+import { latestCheckpoint } from '../../audit/checkpoint-store.ts'
 import { foldConversationHistory } from '../../audit/conversation-history.ts'
 import { conversationLog } from '../../conversation-log.ts'
 import { type EventType, eventTypes } from '../../domain/events.ts'
@@ -100,12 +101,18 @@ const eventsRoute = createRoute({
       actor: z.string().min(1).max(128).optional(),
       from: storableTime.optional(),
       to: storableTime.optional(),
+      checkpoint: z
+        .enum(['true', 'false'])
+        .optional()
+        .describe(
+          'NDJSON only, whole log only: cut the export at the latest signed checkpoint (exactly the events of its tree) and end it with `{"checkpoint": "<note>"}`',
+        ),
     }),
   },
   responses: {
     200: {
       description:
-        'A page `{ items, next }` (pass `next` as `after`), or with `Accept: application/x-ndjson` the whole selection, one event per line (no `limit`)',
+        'A page `{ items, next }` (pass `next` as `after`), or with `Accept: application/x-ndjson` the whole selection, one event per line (no `limit`; with `checkpoint=true` cut at the latest checkpoint and ended by it)',
       content: {
         'application/json': {
           schema: z.object({ items: z.array(auditEventSchema), next: z.number().nullable() }),
@@ -114,6 +121,10 @@ const eventsRoute = createRoute({
       },
     },
     ...errors,
+    404: {
+      description: 'With `checkpoint=true`: no checkpoint issued yet',
+      content: { 'application/json': { schema: errorSchema } },
+    },
   },
 })
 
@@ -199,9 +210,28 @@ export function auditRoutes(services: Services) {
       to: q.to,
     }
     try {
-      if (c.req.header('accept')?.includes(NDJSON)) {
+      const ndjson = c.req.header('accept')?.includes(NDJSON) ?? false
+      if (q.checkpoint === 'true') {
+        if (!ndjson)
+          throw badRequest(
+            'checkpoint=true is for the NDJSON export (Accept: application/x-ndjson)',
+          )
+        if (Object.values(filter).some((v) => v !== undefined)) {
+          throw badRequest(
+            'checkpoint=true covers the whole log: it cannot be combined with filters or after',
+          )
+        }
+      }
+      if (ndjson) {
+        const cut = q.checkpoint === 'true' ? await latestCheckpoint(sql) : null
+        if (q.checkpoint === 'true' && !cut) {
+          throw new ApiError(404, 'not_found', 'No checkpoint has been issued yet')
+        }
         const body = await exportAuditEvents(sql, filter, {
           strategy: services.db.mode === 'embedded' ? 'pages' : 'cursor',
+          ...(cut
+            ? { limit: cut.treeSize, trailer: JSON.stringify({ checkpoint: cut.text }) }
+            : {}),
         })
         return passThrough(
           new Response(body, {
