@@ -1010,6 +1010,8 @@ export interface operations {
                 actor?: string;
                 from?: string;
                 to?: string;
+                /** @description NDJSON only, whole log only: cut the export at the latest signed checkpoint (exactly the events of its tree) and end it with `{"checkpoint": "<note>"}` */
+                checkpoint?: "true" | "false";
             };
             header?: never;
             path?: never;
@@ -1017,7 +1019,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page `{ items, next }` (pass `next` as `after`), or with `Accept: application/x-ndjson` the whole selection, one event per line (no `limit`) */
+            /** @description A page `{ items, next }` (pass `next` as `after`), or with `Accept: application/x-ndjson` the whole selection, one event per line (no `limit`; with `checkpoint=true` cut at the latest checkpoint and ended by it) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1062,6 +1064,21 @@ export interface operations {
             };
             /** @description Not an auditor */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description With `checkpoint=true`: no checkpoint issued yet */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
