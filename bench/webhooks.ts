@@ -109,6 +109,9 @@ const config = loadConfig({
   WEBHOOK_ALLOW_PRIVATE: 'true',
   WEBHOOK_RETRY_BASE_MS: '200',
   WEBHOOK_MAX_ATTEMPTS: '30',
+  ...(process.env.WEBHOOK_CONCURRENCY
+    ? { WEBHOOK_CONCURRENCY: process.env.WEBHOOK_CONCURRENCY }
+    : {}),
 })
 const services = await createServices(config, createLogger(config.LOG_LEVEL))
 const backend = await createBackend(services)

@@ -78,7 +78,7 @@ export const configSchema = z.object({
   WEBHOOK_NOTIFICATION_PREVIEW: bool(true),
   WEBHOOK_PAUSE_AFTER_MS: int(24 * 3600_000, 1),
   WEBHOOK_LEASE_MS: int(15_000, 300),
-  WEBHOOK_CONCURRENCY: int(16, 1),
+  WEBHOOK_CONCURRENCY: int(64, 1),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 })
 

@@ -19,13 +19,7 @@ export async function signatureHeaders(
   timestampSeconds: number,
   body: string,
 ): Promise<Record<string, string>> {
-  const key = await crypto.subtle.importKey(
-    'raw',
-    fromBase64(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret),
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign'],
-  )
+  const key = await signingKey(secret)
   const signed = new TextEncoder().encode(`${messageId}.${timestampSeconds}.${body}`)
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, signed))
   return {
@@ -33,6 +27,27 @@ export async function signatureHeaders(
     'webhook-timestamp': String(timestampSeconds),
     'webhook-signature': `v1,${toBase64(mac)}`,
   }
+}
+
+/** Imported keys by secret: importing one costs more than signing a message with it. */
+const keys = new Map<string, Promise<CryptoKey>>()
+const MAX_KEYS = 1000
+
+function signingKey(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret)
+  if (!key) {
+    if (keys.size >= MAX_KEYS) keys.clear()
+    key = crypto.subtle.importKey(
+      'raw',
+      fromBase64(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign'],
+    )
+    key.catch(() => keys.delete(secret))
+    keys.set(secret, key)
+  }
+  return key
 }
 
 function toBase64(bytes: Uint8Array): string {
