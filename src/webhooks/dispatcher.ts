@@ -186,6 +186,10 @@ class SubscriptionRunner {
     reject: (error: unknown) => void
   }[] = []
   private flushing: Promise<void> | null = null
+  /** How old a run of failures must be before a success clears it (see `flushDelivered`). */
+  private get clearFailingMs(): number {
+    return Math.min(10_000, this.options.settings.pauseAfterMs / 10)
+  }
   private readonly streams = new Set<Promise<void>>()
   private running: Promise<void> | null = null
   private dirty = false
@@ -527,7 +531,9 @@ class SubscriptionRunner {
             else s.paused_reason end,
           updated_at = now()
       from failing f
-      where s.id = f.id and exists (select from d)
+      -- the subscription's row is written only to start a run of failures or to pause it: it is
+      -- also the row every checkpoint move locks
+      where s.id = f.id and exists (select from d) and (s.failing_since is null or f.too_long)
       returning s.status`
     this.log.debug('webhooks: attempt failed', {
       deliveryId: row.id,
@@ -576,8 +582,12 @@ class SubscriptionRunner {
                           where id = ${this.lease.id} and lease_owner = ${this.dispatcher.owner})
             returning w.id
           ), cleared as (
+            -- a success ends a run of failures; written at most once per CLEAR_FAILING_MS of
+            -- it (a pause then comes at most that much early), so that a receiver failing now
+            -- and then does not write the subscription's row at every delivery
             update webhook_subscriptions set failing_since = null
-            where id = ${this.lease.id} and failing_since is not null and exists (select from d)
+            where id = ${this.lease.id} and exists (select from d)
+              and failing_since < now() - ${this.clearFailingMs} * interval '1 millisecond'
           )
           select id from d`
         const ids = new Set(recorded.map((r) => r.id))
