@@ -1,5 +1,6 @@
 import type { UpgradeWebSocket } from 'hono/ws'
 import { startAuditTree } from './audit/audit-tree.ts'
+import type { Sha256 } from './audit/merkle.ts'
 import { createApp } from './http/app.ts'
 import { corsForApi } from './http/cors.ts'
 import { metricsRoutes } from './http/metrics-routes.ts'
@@ -31,6 +32,8 @@ export async function createBackend(
     assets?: WebAssets
     /** How webhooks are POSTed (Node: through connections pinned to checked addresses). */
     sendWebhook?: SendWebhook
+    /** The audit tree's SHA-256 (Node: the native one; else the portable one). */
+    auditHash?: Sha256
   } = {},
 ) {
   // fan-out through NATS needs several processes on PostgreSQL: not in embedded mode
@@ -52,7 +55,7 @@ export async function createBackend(
       })
     : null
   await relay?.start()
-  const auditTree = await startAuditTree(services)
+  const auditTree = await startAuditTree(services, options.auditHash)
   const webhooks = createWebhookDispatcher(services, options.sendWebhook)
   await webhooks.start()
   const app = createApp(services, {

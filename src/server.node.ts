@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve, upgradeWebSocket } from '@hono/node-server'
 import { WebSocketServer } from 'ws'
+import { nodeSha256 } from './audit/node-sha256.ts'
 import { createBackend } from './backend.ts'
 import type { Config } from './config.ts'
 import { createLogger, type Logger } from './logger.ts'
@@ -33,6 +34,7 @@ export async function startNodeServer(
   const services = options.services ?? (await createServices(config, log))
   const backend = await createBackend(services, upgradeWebSocket, {
     assets: nodeWebAssets(),
+    auditHash: nodeSha256,
     sendWebhook: createSender({
       fetch: createPinnedFetch({ allowPrivate: services.config.WEBHOOK_ALLOW_PRIVATE }),
     }),
