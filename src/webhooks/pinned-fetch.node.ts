@@ -1,7 +1,7 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
+import type { LookupAddress } from 'node:dns'
 import type { LookupFunction } from 'node:net'
 import { Agent, fetch as undiciFetch } from 'undici'
-import { isPrivateAddress, UnsafeWebhookUrlError } from './url-safety.ts'
+import { isPrivateAddress, resolveWithDns, UnsafeWebhookUrlError } from './url-safety.ts'
 
 export type PinnedFetchOptions = {
   /** WEBHOOK_ALLOW_PRIVATE: loopback, private and link-local addresses allowed. */
@@ -52,10 +52,3 @@ function checkedLookup(options: PinnedFetchOptions): LookupFunction {
 }
 
 type AllCallback = (error: Error | null, addresses: LookupAddress[]) => void
-
-const resolveWithDns = (host: string) =>
-  new Promise<string[]>((resolve, reject) =>
-    dnsLookup(host, { all: true, verbatim: true }, (error, addresses) =>
-      error ? reject(error) : resolve(addresses.map((a) => a.address)),
-    ),
-  )

@@ -19,7 +19,8 @@ export type UrlSafetyOptions = {
   resolve?: (host: string) => Promise<string[]>
 }
 
-const resolveWithDns = async (host: string) =>
+/** A host name's addresses from the system resolver, as connecting to it would get them. */
+export const resolveWithDns = async (host: string) =>
   (await lookup(host, { all: true, verbatim: true })).map((a) => a.address)
 
 /**
