@@ -42,14 +42,19 @@ export class OutgoingEvent {
     const mentioned = notified && mentions(this.frame, userId)
     const muted = notified && this.mutedFor(userId, this.event.streamId, this.event.recordedAt)
     const key = `${type}${mentioned ? '+mentioned' : ''}${muted ? '+muted' : ''}`
+    return this.cached(key, () => ({
+      ...this.frame,
+      type,
+      ...(mentioned ? { mentioned: true } : {}),
+      ...(muted ? { muted: true } : {}),
+    }))
+  }
+
+  /** The text of one variant of the frame, serialized the first time it is asked for. */
+  private cached(key: string, frame: () => object): string {
     let text = this.texts.get(key)
     if (text === undefined) {
-      text = JSON.stringify({
-        ...this.frame,
-        type,
-        ...(mentioned ? { mentioned: true } : {}),
-        ...(muted ? { muted: true } : {}),
-      })
+      text = JSON.stringify(frame())
       this.texts.set(key, text)
     }
     return text
@@ -59,14 +64,10 @@ export class OutgoingEvent {
     const mine = frame.message.reactions
       .filter((r) => this.reactors?.get(r.emoji)?.has(userId))
       .map((r) => r.emoji)
-    const key = `message_edited+${mine.join(' ')}`
-    let text = this.texts.get(key)
-    if (text === undefined) {
+    return this.cached(`message_edited+${mine.join(' ')}`, () => {
       const reactions = frame.message.reactions.map((r) => ({ ...r, me: mine.includes(r.emoji) }))
-      text = JSON.stringify({ ...frame, message: { ...frame.message, reactions } })
-      this.texts.set(key, text)
-    }
-    return text
+      return { ...frame, message: { ...frame.message, reactions } }
+    })
   }
 }
 
