@@ -57,6 +57,8 @@ describe('the log follower', () => {
   it('delivers an event committed without any notification (the safety-net poll)', async () => {
     const [a, b] = [uniqueUser('a'), uniqueUser('b')]
     const conversationId = await conversation(a, b)
+    // the first message is not one this socket gets live
+    await rt.caughtUp()
     const cb = await ready(b)
     await rt.server.services.db.sql.begin((tx) => rawAppend(tx, conversationId, a, 'silent'))
     const got = await cb.next('message_notification')

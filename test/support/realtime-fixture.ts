@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
 import { startTestServer, type TestServer } from './realtime-server.ts'
 import { WsClient } from './ws-client.ts'
 
@@ -41,6 +41,18 @@ export function useRealtimeServer(
       clients.push(client)
       if (ready) await client.next('ready')
       return client
+    },
+    /**
+     * Resolves once the server's log follower has read every committed event (its lag in
+     * `GET /readyz` is 0): what a socket connected afterwards gets live starts after them.
+     */
+    async caughtUp() {
+      await expect
+        .poll(async () => {
+          const res = await fetch(`${current().url}/readyz`)
+          return ((await res.json()) as { lag?: { events: number } }).lag?.events
+        })
+        .toBe(0)
     },
     /** Runs a command as `actorId` straight through the server's command execution. */
     run(actorId: string, command: Parameters<TestServer['services']['execute']>[0]) {
