@@ -70,7 +70,7 @@ async function streamsOf(db: Database, ids: string[]) {
 }
 
 async function readModelsOf(db: Database, ids: string[]) {
-  const [members, conversations, messages, facts, results] = await Promise.all([
+  const [members, conversations, messages, facts, results, mentions, settings] = await Promise.all([
     db.sql`select conversation_id, user_id, joined_version, left_version, read_up_to_version,
         read_up_to_message_id, read_at, unread_count, last_activity_at
       from conversation_members where conversation_id = any(${ids}::text[])
@@ -84,6 +84,10 @@ async function readModelsOf(db: Database, ids: string[]) {
       order by message_id`,
     db.sql`select actor_id, command_id, command_type, result from command_results
       where result->>'conversationId' = any(${ids}::text[]) order by actor_id, command_id`,
+    db.sql`select * from message_mentions where conversation_id = any(${ids}::text[])
+      order by conversation_id, message_id, user_id`,
+    db.sql`select * from conversation_settings where conversation_id = any(${ids}::text[])
+      order by conversation_id, user_id`,
   ])
   // positions differ between the databases; everything else must not
   const noPosition = results.map((r) => ({
@@ -93,7 +97,7 @@ async function readModelsOf(db: Database, ids: string[]) {
       position: (r.result as { position: unknown }).position !== null,
     },
   }))
-  return { members, conversations, messages, facts, results: noPosition }
+  return { members, conversations, messages, facts, results: noPosition, mentions, settings }
 }
 
 const actors = ['ann', 'bob', 'cid', 'dee']
@@ -185,6 +189,9 @@ function materialize(run: string, steps: RawStep[], withGroups: boolean) {
           conversationId,
           messageId,
           content: s.kind === 'empty' ? '   ' : `m${i}`,
+          // some mention another member (or someone who left: a rejection), so that batches
+          // hold runs of messages with and without mentions
+          ...(s.target % 3 === 0 ? { mentions: [other] } : {}),
         }
         sent.push({ conversationId, messageId })
         break
@@ -273,9 +280,35 @@ describe('command batcher', () => {
         fc.boolean(),
         fc.integer({ min: 1, max: 3 }),
         fc.constantFrom(null, 0, 1),
-        async (raw, cap, withGroups, inFlight, blocker) => {
+        fc.option(fc.record({ actor: fc.nat(actors.length - 1), mutedFor: fc.option(fc.nat(40)) })),
+        async (raw, cap, withGroups, inFlight, blocker, archiving) => {
           const run = `r${runs++}-${crypto.randomUUID().slice(0, 6)}`
           const steps = materialize(run, raw, withGroups)
+          // one user may have archived the groups, muted for a while: a message after the mute
+          // unarchives (issue 12), whether it is decided alone or in a run of messages
+          if (archiving) {
+            const t0 = Date.parse('2026-03-01T00:00:00.000Z')
+            for (const db of [batched, sequential]) {
+              for (const g of [0, 1, 2]) {
+                await executeUserCommand(
+                  { sql: db.sql, writer: db.sql, projections: applyProjections },
+                  { userId: `${run}-${actors[archiving.actor]}`, correlationId: run },
+                  {
+                    type: 'ChangeConversationSettings',
+                    conversationId: `${run}-g${g}`,
+                    archived: true,
+                    ...(archiving.mutedFor === null
+                      ? {}
+                      : {
+                          muted: true,
+                          mutedUntil: new Date(t0 + archiving.mutedFor).toISOString(),
+                        }),
+                  },
+                  new Date(Date.parse('2026-02-01T00:00:00.000Z')),
+                )
+              }
+            }
+          }
           // one of the two users of the direct conversation may block the other (issue 12)
           if (blocker !== null) {
             const [a, b] = [`${run}-${actors[0]}`, `${run}-${actors[1]}`]
@@ -328,6 +361,74 @@ describe('command batcher', () => {
     expect(rejected).toBeGreaterThan(0)
     expect(grouped).toBeGreaterThan(0)
     expect(blockedAnswers).toBeGreaterThan(0)
+  })
+
+  it('a run of messages in one batch unarchives as the same messages one by one do', async () => {
+    const run = crypto.randomUUID().slice(0, 8)
+    const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`]
+    const t = (ms: number) => new Date(Date.parse('2026-03-01T00:00:00.000Z') + ms).toISOString()
+    // b archived both groups, muted until t(10): messages before it keep them archived
+    const early = `${run}-early`
+    const straddling = `${run}-straddling`
+    const results: Record<string, unknown> = {}
+    for (const db of [batched, sequential]) {
+      const batcher = batcherOn(db)
+      for (const g of [early, straddling]) {
+        await batcher.execute(
+          {
+            type: 'StartConversation',
+            conversationId: g,
+            kind: 'group',
+            participantIds: [b, c],
+            title: 'archived',
+          },
+          { actorId: a, now: t(0) },
+        )
+        await executeUserCommand(
+          { sql: db.sql, writer: db.sql, projections: applyProjections },
+          { userId: b, correlationId: run },
+          {
+            type: 'ChangeConversationSettings',
+            conversationId: g,
+            archived: true,
+            muted: true,
+            mutedUntil: t(10),
+          },
+          new Date(t(1)),
+        )
+      }
+      const send = (g: string, at: number) =>
+        batcher.execute(
+          { type: 'SendMessage', conversationId: g, messageId: newId(), content: `at ${at}` },
+          { actorId: a, now: t(at) },
+        )
+      if (db === batched) {
+        // issued in one tick: one batch, one run of four plain messages
+        await Promise.all([
+          send(early, 5),
+          send(early, 8),
+          send(straddling, 9),
+          send(straddling, 11),
+        ])
+      } else {
+        for (const [g, at] of [
+          [early, 5],
+          [early, 8],
+          [straddling, 9],
+          [straddling, 11],
+        ] as const) {
+          await send(g, at)
+        }
+      }
+      results[db === batched ? 'batched' : 'sequential'] = await db.sql`
+        select conversation_id, archived from conversation_settings
+        where user_id = ${b} order by conversation_id`
+    }
+    expect(results.batched).toEqual([
+      { conversation_id: early, archived: true },
+      { conversation_id: straddling, archived: false },
+    ])
+    expect(results.batched).toEqual(results.sequential)
   })
 
   it('a domain rejection fails only its own command; the rest of its batch commits', async () => {

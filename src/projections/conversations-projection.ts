@@ -116,6 +116,32 @@ export async function applyConversations(tx: Tx, event: RecordedEvent): Promise<
   }
 }
 
+/** A message sent outside any thread (or also in the conversation): it counts for every member. */
+export type PlainMessageSent = Extract<RecordedEvent, { type: 'MessageSent' }>
+
+/**
+ * `MessageSent` above for a run of plain messages (no other event between them, none a thread
+ * reply kept out of the history), in ONE statement: membership rows do not change within such a
+ * run, so adding up per member what each message adds gives what the messages one by one give.
+ */
+export async function applyConversationsToSent(tx: Tx, sent: PlainMessageSent[]): Promise<void> {
+  await tx`
+    update conversation_members cm
+    set unread_count = cm.unread_count + x.unread,
+      last_activity_at = greatest(coalesce(cm.last_activity_at, x.last_at), x.last_at)
+    from (
+      select m.conversation_id, m.user_id,
+        count(*) filter (where m.user_id <> s.sender_id)::int as unread, max(s.sent_at) as last_at
+      from unnest(${sent.map((e) => e.streamId)}::text[], ${sent.map((e) => e.data.senderId)}::text[],
+        ${sent.map((e) => e.version)}::int[], ${sent.map((e) => e.data.sentAt)}::timestamptz[])
+        as s(conversation_id, sender_id, version, sent_at)
+      join conversation_members m on m.conversation_id = s.conversation_id
+        and m.left_version is null and m.joined_version <= s.version
+      group by m.conversation_id, m.user_id
+    ) as x
+    where cm.conversation_id = x.conversation_id and cm.user_id = x.user_id`
+}
+
 /**
  * Whether message `m` counts toward `userId`'s unread count, besides being from someone else,
  * after their join and read marker, and not deleted: it is part of the conversation's history,

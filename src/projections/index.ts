@@ -1,13 +1,17 @@
 import type { RecordedEvent } from '../conversation-log.ts'
 import type { Tx } from '../eventstore/sql.ts'
-import { applyConversations } from './conversations-projection.ts'
+import {
+  applyConversations,
+  applyConversationsToSent,
+  type PlainMessageSent,
+} from './conversations-projection.ts'
 import { applyMembers } from './members-projection.ts'
-import { applyMentions } from './mentions-projection.ts'
-import { applyMessages } from './messages-projection.ts'
+import { applyMentions, applyMentionsToSent } from './mentions-projection.ts'
+import { applyMessages, applyMessagesToSent } from './messages-projection.ts'
 import { applyPins } from './pins-projection.ts'
 import { applyReactions } from './reactions-projection.ts'
 import { applyThreads } from './threads-projection.ts'
-import { applyUserSettings } from './user-settings-projection.ts'
+import { applyUserSettings, applyUserSettingsToSent } from './user-settings-projection.ts'
 
 /** A read-model table and its key (rebuild truncates it, verify compares it row by row). */
 export type ProjectionTable = { name: string; key: string[] }
@@ -23,6 +27,12 @@ export type Projection = {
    * connection without changing their order. Leave unset when in doubt: replay then waits.
    */
   pipelined?: boolean
+  /**
+   * `apply` for a run of plain messages (`MessageSent` outside threads, no other event between
+   * them) in one statement, with the same result as `apply` on each in turn. Projections that
+   * do nothing for such messages leave it unset. Runs only where `pipelined` is set.
+   */
+  applySent?: (tx: Tx, sent: PlainMessageSent[]) => Promise<void>
 }
 
 /** Every read model, in the order they are applied. */
@@ -40,6 +50,7 @@ export const projections: Projection[] = [
     apply: applyConversations,
     tables: [{ name: 'conversations', key: ['conversation_id'] }],
     pipelined: true,
+    applySent: applyConversationsToSent,
   },
   // Per-user state (issue 12): blocks, conversation settings (mute, archive), user settings.
   // Here, so that a rebuild truncates (locks) its tables in the order the conversation views
@@ -53,12 +64,14 @@ export const projections: Projection[] = [
       { name: 'user_settings', key: ['user_id'] },
     ],
     pipelined: true,
+    applySent: applyUserSettingsToSent,
   },
   {
     name: 'messages',
     apply: applyMessages,
     tables: [{ name: 'messages', key: ['conversation_id', 'version'] }],
     pipelined: true,
+    applySent: applyMessagesToSent,
   },
   // After messages: the next three read the rows it writes (a thread's root, a message's version).
   ...messageFeatureProjections(),
@@ -88,6 +101,7 @@ function messageFeatureProjections(): Projection[] {
       apply: applyMentions,
       tables: table('message_mentions', ['conversation_id', 'message_id', 'user_id']),
       pipelined: true,
+      applySent: applyMentionsToSent,
     },
     {
       name: 'pins',
@@ -110,21 +124,43 @@ export const applyProjections = (tx: Tx, events: RecordedEvent[]): Promise<void>
  * Event by event, every projection in turn (one projection may read what another wrote for an
  * earlier event). Pipelined projections send their statements without waiting for results (one
  * connection runs them in order); before any other projection, what is in flight is awaited.
+ * A run of two or more plain messages (a busy batch) goes through `applySent`: one statement
+ * per projection for the whole run instead of one per message.
  */
 async function applyInOrder(tx: Tx, events: RecordedEvent[]): Promise<void> {
   let inFlight: Promise<void>[] = []
-  for (const event of events) {
+  for (let i = 0; i < events.length; ) {
+    const run = plainMessagesFrom(events, i)
+    const step = run.length >= 2 ? run : [events[i]!]
     for (const projection of projections) {
-      if (projection.pipelined) {
-        inFlight.push(projection.apply(tx, event))
+      if (projection.pipelined && projection.applySent && run.length >= 2) {
+        inFlight.push(projection.applySent(tx, run))
         continue
       }
-      await Promise.all(inFlight)
-      inFlight = []
-      await projection.apply(tx, event)
+      for (const event of step) {
+        if (projection.pipelined) {
+          inFlight.push(projection.apply(tx, event))
+          continue
+        }
+        await Promise.all(inFlight)
+        inFlight = []
+        await projection.apply(tx, event)
+      }
     }
+    i += step.length
   }
   await Promise.all(inFlight)
+}
+
+/** The plain messages (see `Projection.applySent`) from `events[from]` on, up to any other event. */
+function plainMessagesFrom(events: RecordedEvent[], from: number): PlainMessageSent[] {
+  const run: PlainMessageSent[] = []
+  for (let i = from; i < events.length; i++) {
+    const event = events[i]!
+    if (event.type !== 'MessageSent' || event.data.threadRootId) break
+    run.push(event)
+  }
+  return run
 }
 
 /** Records `last` as every projection's checkpoint. */

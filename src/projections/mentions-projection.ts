@@ -43,6 +43,21 @@ export async function applyMentions(tx: Tx, event: RecordedEvent): Promise<void>
   }
 }
 
+/** `MessageSent` above for a run of messages (no other event between them): one insert. */
+export async function applyMentionsToSent(
+  tx: Tx,
+  sent: Extract<RecordedEvent, { type: 'MessageSent' }>[],
+): Promise<void> {
+  const rows = sent.flatMap((e) =>
+    (e.data.mentions ?? []).map((u) => [e.streamId, e.data.messageId, u, e.version] as const),
+  )
+  if (rows.length === 0) return
+  await tx`
+    insert into message_mentions (conversation_id, message_id, user_id, version)
+    select * from unnest(${rows.map((r) => r[0])}::text[], ${rows.map((r) => r[1])}::text[],
+      ${rows.map((r) => r[2])}::text[], ${rows.map((r) => r[3])}::int[])`
+}
+
 // ---- in bulk ----
 
 type Mentioned = {

@@ -52,6 +52,19 @@ export async function applyMessages(tx: Tx, event: RecordedEvent): Promise<void>
   }
 }
 
+/** `MessageSent` above for a run of messages (no other event between them): one insert. */
+export async function applyMessagesToSent(
+  tx: Tx,
+  sent: Extract<RecordedEvent, { type: 'MessageSent' }>[],
+): Promise<void> {
+  const rows: PendingMessage[] = []
+  for (const event of sent) {
+    const change = bulkMessageChange(event)
+    if (change?.kind === 'insert') rows.push(change.row)
+  }
+  await insertMessages(tx, rows)
+}
+
 /** A thread reply is part of the conversation's history only when sent "also" there. */
 const inHistory = (d: { threadRootId?: string; alsoInConversation?: boolean }) =>
   !d.threadRootId || d.alsoInConversation === true

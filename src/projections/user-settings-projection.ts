@@ -49,6 +49,27 @@ export async function applyUserSettings(tx: Tx, event: RecordedEvent): Promise<v
   }
 }
 
+/**
+ * `MessageSent` above for a run of messages (no other event between them): one statement. A
+ * conversation is unarchived if any of them would: then its latest does (a mute that ends
+ * before some message of the run ends before the latest too).
+ */
+export async function applyUserSettingsToSent(
+  tx: Tx,
+  sent: Extract<RecordedEvent, { type: 'MessageSent' }>[],
+): Promise<void> {
+  await tx`
+    update conversation_settings cs set archived = false
+    from (
+      select s.conversation_id, max(s.at) as at
+      from unnest(${sent.map((e) => e.streamId)}::text[],
+        ${sent.map((e) => e.recordedAt)}::timestamptz[]) as s(conversation_id, at)
+      group by s.conversation_id
+    ) as s
+    where cs.conversation_id = s.conversation_id and cs.archived
+      and not (cs.muted and (cs.muted_until is null or cs.muted_until > s.at))`
+}
+
 // ---- in bulk ----
 
 type SettingsRow = { muted: boolean; mutedUntil: string | null; archived: boolean }
