@@ -31,7 +31,7 @@ export const configSchema = z.object({
     .default('public'),
   DATABASE_POOL_SIZE: int(10, 1),
   COMMAND_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(256),
-  COMMAND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(4),
+  COMMAND_BATCHES_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(2),
   JWT_SECRET: optionalString.pipe(
     z.string().min(32, 'JWT_SECRET needs at least 32 characters').optional(),
   ),
