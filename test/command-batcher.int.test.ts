@@ -654,6 +654,27 @@ describe('command batcher', () => {
       },
       { actorId: senders[0]!, now: new Date().toISOString() },
     )
+    // a conversation only `one` writes: its commands share batches with those of the contested
+    // one, and a batch rolled back for the race is written again whole
+    const own = `${run}-own`
+    await one.execute(
+      {
+        type: 'StartConversation',
+        conversationId: own,
+        kind: 'group',
+        participantIds: senders.slice(1),
+        title: 'own',
+      },
+      { actorId: senders[0]!, now: new Date().toISOString() },
+    )
+    const ownSends = (async () => {
+      for (let i = 0; i < 50; i++) {
+        await one.execute(
+          { type: 'SendMessage', conversationId: own, messageId: newId(), content: `own:${i}` },
+          { actorId: senders[1]!, now: new Date().toISOString(), clientCommandId: `own-${i}` },
+        )
+      }
+    })()
     await Promise.all(
       senders.flatMap((s) =>
         [one, two].map(async (batcher, b) => {
@@ -682,6 +703,26 @@ describe('command batcher', () => {
         )
       }
     }
+    await ownSends
+    const ownContents = (await conversationLog.readStream(batched.sql, own))
+      .filter((e) => e.type === 'MessageSent')
+      .map((e) => (e.data as { content: string }).content)
+    expect(ownContents).toEqual(Array.from({ length: 50 }, (_, i) => `own:${i}`))
+    // the read models hold each message once, and every answer its own position
+    const rows = await batched.sql<{ conversation_id: string; n: number }[]>`
+      select conversation_id, count(*)::int as n from messages
+      where conversation_id in (${id}, ${own}) group by conversation_id order by conversation_id`
+    expect(rows).toEqual([
+      { conversation_id: id, n: 200 },
+      { conversation_id: own, n: 50 },
+    ])
+    const stored = await batched.sql<{ ok: boolean }[]>`
+      select (r.result->>'position')::bigint = e.position and e.stream_id = ${own} as ok
+      from command_results r
+      join events e on e.stream_id = ${own} and e.data->>'messageId' = r.result->>'messageId'
+      where r.actor_id = ${senders[1]!} and r.command_id like 'own-%'`
+    expect(stored).toHaveLength(50)
+    expect(stored.every((r) => r.ok)).toBe(true)
     // the batchers did race (each read a version the other then moved on)
     expect(lines.filter((l) => l.msg.startsWith('conversations changed')).length).toBeGreaterThan(0)
   })

@@ -52,7 +52,11 @@ export type CommandResultRow = {
   actorId: string
   clientId: string
   commandType: string
+  /** The answer without its position: that is read from the event at (streamId, version). */
   outcome: StoredOutcome
+  /** The command's last event, appended earlier in the same transaction. */
+  streamId: string
+  version: number
   recordedAt: string
 }
 
@@ -65,19 +69,24 @@ export class CommandResultRaceError extends Error {
 }
 
 /**
- * Records the outcome of every command with a client id (one statement). A row that already
- * exists means another process applied the same command meanwhile: the whole transaction must
- * be rolled back (CommandResultRaceError) and the batch decided again.
+ * Records the outcome of every command with a client id (one statement), with the position of
+ * its last event as the append earlier in the transaction placed it. A row that already exists
+ * means another process applied the same command meanwhile: the whole transaction must be
+ * rolled back (CommandResultRaceError) and the batch decided again.
  */
 export async function writeCommandResults(tx: Tx, rows: CommandResultRow[]): Promise<void> {
   if (rows.length === 0) return
   const inserted = await tx`
     insert into command_results (actor_id, command_id, command_type, result, recorded_at)
-    select a, c, t, r::jsonb, at::timestamptz from unnest(
+    select x.a, x.c, x.t, x.r::jsonb || jsonb_build_object('position', e.position),
+      x.at::timestamptz
+    from unnest(
       ${rows.map((r) => r.actorId)}::text[], ${rows.map((r) => r.clientId)}::text[],
       ${rows.map((r) => r.commandType)}::text[],
       ${rows.map((r) => JSON.stringify(r.outcome))}::text[],
-      ${rows.map((r) => r.recordedAt)}::text[]) as x(a, c, t, r, at)
+      ${rows.map((r) => r.recordedAt)}::text[], ${rows.map((r) => r.streamId)}::text[],
+      ${rows.map((r) => r.version)}::int[]) as x(a, c, t, r, at, s, v)
+    join events e on e.stream_id = x.s and e.version = x.v
     on conflict do nothing
     returning 1`
   if (inserted.length < rows.length) throw new CommandResultRaceError(rows.length - inserted.length)

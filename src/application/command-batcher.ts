@@ -10,7 +10,11 @@ import {
 } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
-import { appendBatch, type StreamAppend } from '../eventstore/batch-append.ts'
+import {
+  type AppendedEvent,
+  type StreamAppend,
+  startBatchAppend,
+} from '../eventstore/batch-append.ts'
 import type { EventMetadata } from '../eventstore/event-store.ts'
 import { validateNewEvent } from '../eventstore/sealed-event.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
@@ -186,7 +190,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
     // busy conversation shared by processes cannot starve one of them.
     const locked = batch.some((p) => p.conflicts > 0)
     let planned: PlannedBatch
-    let written: WrittenBatch = { recorded: new Map(), conflicts: new Set() }
+    let written: WrittenBatch = { recorded: new Map() }
     try {
       if (locked) {
         ;({ planned, written } = await writer.begin(async (tx) => {
@@ -208,6 +212,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
         }
       }
     } catch (error) {
+      if (error instanceof StreamsMovedError) return decideAgain(batch, new Set(error.streamIds))
       if (!isTransient(error)) {
         for (const p of batch) p.reject(error)
         return []
@@ -220,34 +225,33 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
       }
       return again
     }
-    const { recorded, conflicts } = written
+    const { recorded } = written
     const all = [...recorded.values()].flat().sort((a, b) => a.position - b.position)
     if (all.length > 0) deps.onAppended?.(all)
-    if (conflicts.size > 0) {
-      deps.log?.debug('conversations changed by another process: deciding their commands again', {
-        conversations: [...conflicts],
-      })
-    }
-
-    const again: Pending[] = []
-    const requeued = new Set<Pending>()
     const answers = new Map<Pending, CommandOutcome>()
+    for (const p of batch) settle(p, planned.plans.get(p)!, recorded, answers)
+    return []
+  }
+
+  /**
+   * After a batch was rolled back because another process moved some of its conversations:
+   * every command is decided again; those of the moved conversations count a conflict (503
+   * after MAX_CONFLICTS), and make the next batch read its conversations `for update`.
+   */
+  function decideAgain(batch: Pending[], moved: Set<string>): Pending[] {
+    deps.log?.debug('conversations changed by another process: deciding their commands again', {
+      conversations: [...moved],
+    })
+    const again: Pending[] = []
     for (const p of batch) {
-      const plan = planned.plans.get(p)!
-      const streamLost =
-        conflicts.has(p.command.conversationId) ||
-        (plan.kind === 'same-as' && requeued.has(plan.leader))
-      if (streamLost && plan.kind !== 'earlier') {
+      if (moved.has(p.command.conversationId)) {
         p.conflicts++
         if (p.conflicts > MAX_CONFLICTS) {
           p.reject(new TooMuchContentionError(p.command.conversationId, MAX_CONFLICTS))
-        } else {
-          again.push(p)
-          requeued.add(p)
+          continue
         }
-        continue
       }
-      settle(p, plan, recorded, answers)
+      again.push(p)
     }
     return again
   }
@@ -293,8 +297,6 @@ type PlannedBatch = {
 type WrittenBatch = {
   /** Per conversation written, its events in version order. */
   recorded: Map<string, RecordedEvent[]>
-  /** Conversations another process moved first: nothing of theirs was written. */
-  conflicts: Set<string>
 }
 
 /** Decides every command of the batch in arrival order (pure: no I/O). */
@@ -338,8 +340,13 @@ function planBatch(batch: Pending[], loaded: BatchDecisionState): PlannedBatch {
 }
 
 /**
- * Inside the batch transaction: appends every conversation's events (one statement), then the
- * message facts, the idempotency records and the inline projections of those that landed.
+ * Inside the batch transaction, in ONE round trip: the append lock, the append of every
+ * conversation's events (one statement), the message facts, the idempotency records and the
+ * inline projections, all sent before any result is awaited (pipelined, in this order, on the
+ * connection). They need nothing from the append's answer: positions are read in SQL where
+ * stored (the idempotency records). If another process moved one of the conversations, the
+ * append wrote nothing of it but the statements after it did: the whole transaction is then
+ * rolled back (StreamsMovedError) and its commands decided again.
  */
 async function writeBatch(
   tx: Tx,
@@ -347,46 +354,82 @@ async function writeBatch(
   projections: InlineProjection | undefined,
   options: { lock: boolean },
 ): Promise<WrittenBatch> {
-  // The append lock (the read horizon) is the first statement, pipelined with the append: no
-  // round trip of its own. A failure of the lock fails the append that follows it too.
+  // The append lock (the read horizon) is the first statement: no round trip of its own. A
+  // failure of the lock fails the statements that follow it too.
   const locked = options.lock ? takeAppendLock(tx) : Promise.resolve()
-  locked.catch(() => {})
-  const result = await appendBatch(tx, planned.appends, conversationLog.registry)
-  const recorded = new Map<string, RecordedEvent[]>()
-  for (const [streamId, landed] of result.appended) {
-    const w = planned.streams.get(streamId)!
-    recorded.set(
-      streamId,
-      landed.map(
-        (at, i) =>
-          ({ ...w.events[i]!, ...at, metadata: w.metadata[i]!, erased: false }) as RecordedEvent,
-      ),
-    )
+  const { sealed, appending } = startBatchAppend(tx, planned.appends, conversationLog.registry)
+  // every event as it lands, in log order (positions follow the order of the appends)
+  const events = new Map<string, RecordedEvent[]>()
+  const bySeal = new Map<AppendedEvent, RecordedEvent>()
+  for (const at of sealed) {
+    const w = planned.streams.get(at.streamId)!
+    const list = events.get(at.streamId) ?? []
+    const i = list.length
+    const event = {
+      ...w.events[i]!,
+      ...at,
+      metadata: w.metadata[i]!,
+      erased: false,
+    } as RecordedEvent
+    list.push(event)
+    events.set(at.streamId, list)
+    bySeal.set(at, event)
   }
-  const all = [...recorded.values()].flat().sort((a, b) => a.position - b.position)
+  const all = sealed.map((at) => bySeal.get(at)!)
   const results: CommandResultRow[] = []
   for (const [p, plan] of planned.plans) {
     if (plan.kind !== 'append' || p.clientId === null) continue
-    const events = recorded.get(p.command.conversationId)
-    if (!events) continue
+    const last = events.get(p.command.conversationId)![plan.from + plan.count - 1]!
     results.push({
       actorId: p.options.actorId,
       clientId: p.clientId,
       commandType: p.command.type,
-      outcome: storedOutcome(p, events[plan.from + plan.count - 1]!.position),
+      outcome: storedOutcome(p, null),
+      streamId: last.streamId,
+      version: last.version,
       recordedAt: p.options.now,
     })
   }
-  // These statements do not depend on each other's results: all are sent before any is
-  // awaited, so the connection pipelines them (in order).
-  const pending: Promise<unknown>[] = [
+  const writes: Promise<unknown>[] = [
     locked,
     ...writeMessageFacts(tx, all, (id) => planned.factsBefore.get(id) ?? null),
     writeCommandResults(tx, results),
   ]
-  if (projections && all.length > 0) pending.push(projections(tx, all))
-  await Promise.all(pending)
-  return { recorded, conflicts: new Set(result.conflicts) }
+  if (projections && all.length > 0) writes.push(projections(tx, all))
+  const written = Promise.all(writes)
+  written.catch(() => {})
+  const result = await appending.catch(async (error) => {
+    await Promise.allSettled(writes)
+    await locked // a failed lock aborted the transaction: it is the cause to report
+    throw error
+  })
+  if (result.conflicts.length > 0) {
+    await Promise.allSettled(writes)
+    throw new StreamsMovedError(result.conflicts)
+  }
+  await written
+  // the positions and transaction id the append answered
+  const recorded = new Map<string, RecordedEvent[]>()
+  for (const [streamId, landed] of result.appended) {
+    recorded.set(
+      streamId,
+      landed.map((at, i) => {
+        const event = events.get(streamId)![i]!
+        event.position = at.position
+        event.transactionId = at.transactionId
+        return event
+      }),
+    )
+  }
+  return { recorded }
+}
+
+/** Conversations another process moved since the batch read them: the batch was rolled back. */
+class StreamsMovedError extends Error {
+  constructor(readonly streamIds: string[]) {
+    super(`conversations changed by another process: ${streamIds.join(', ')}`)
+    this.name = 'StreamsMovedError'
+  }
 }
 
 function wantedFor(batch: Pending[]) {

@@ -47,18 +47,24 @@ export type BatchAppendResult = {
  * Appends the events of many streams in ONE statement inside the caller's transaction. Each
  * stream row moves on only if it is still at its expected version; the events of the streams
  * that moved are inserted, in the order given (positions ascend with it), the others are
- * reported as conflicts and written nothing, so the caller can commit the rest and re-decide
- * just those. Hash chains are extended per stream. Events are validated first (a problem
- * throws EventSchemaError before anything is sent), and sealed as `append` seals them.
+ * reported as conflicts and written nothing. Hash chains are extended per stream. Events are
+ * validated first (a problem throws EventSchemaError before anything is sent), and sealed as
+ * `append` seals them.
+ *
+ * The statement is sent at once (`appending`), before any result is awaited: statements the
+ * caller issues next are pipelined behind it on the connection. `sealed` is every event as it
+ * will land if its stream does not conflict (position and transaction id not known yet: 0, '').
  */
-export async function appendBatch(
+export function startBatchAppend(
   tx: Tx,
   streams: StreamAppend[],
   registry: EventRegistry,
-): Promise<BatchAppendResult> {
+): { sealed: AppendedEvent[]; appending: Promise<BatchAppendResult> } {
   const appended = new Map<string, AppendedEvent[]>()
   const nonEmpty = streams.filter((s) => s.events.length > 0)
-  if (nonEmpty.length === 0) return { appended, conflicts: [] }
+  if (nonEmpty.length === 0) {
+    return { sealed: [], appending: Promise.resolve({ appended, conflicts: [] }) }
+  }
 
   const streamRows = {
     id: [] as string[],
@@ -129,7 +135,7 @@ export async function appendBatch(
   // Streams: new ones are inserted (a conflict if another transaction created them first),
   // existing ones move only from their expected version. Events: only of the streams that moved,
   // in the given order (ordinality), so positions follow it.
-  const rows = await tx<{ stream_id: string; version: number; position: string; xid: string }[]>`
+  const inserted = tx<{ stream_id: string; version: number; position: string; xid: string }[]>`
     with given as (
       select * from unnest(
         ${streamRows.id}::text[], ${streamRows.expected}::int[], ${streamRows.version}::int[],
@@ -162,8 +168,16 @@ export async function appendBatch(
       metadata, recorded_at, hash, n)
     where e.stream_id in (select stream_id from moved)
     order by e.n
-    returning stream_id, version, position, transaction_id::text as xid`
+    returning stream_id, version, position, transaction_id::text as xid`.execute()
+  const sealed = prepared.map((event) => ({ ...event }))
+  return { sealed, appending: inserted.then((rows) => landedOf(prepared, rows, appended)) }
+}
 
+function landedOf(
+  prepared: AppendedEvent[],
+  rows: { stream_id: string; version: number; position: string; xid: string }[],
+  appended: Map<string, AppendedEvent[]>,
+): BatchAppendResult {
   const landed = new Map(rows.map((r) => [`${r.stream_id}\u0000${r.version}`, r]))
   const conflicts = new Set<string>()
   for (const event of prepared) {
