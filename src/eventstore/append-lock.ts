@@ -25,32 +25,18 @@ export function takeAppendLock(tx: Tx): Promise<unknown> {
  * below it later. It is the oldest transaction id among the transactions holding the append
  * lock, or, without one, the current snapshot's xmax. Unlike `pg_snapshot_xmin`, transactions
  * that never append — in this database or any other on the server — do not hold it back.
+ * Computed by `log_read_horizon()` (migrations/170_log_read_functions.sql, which knows the
+ * lock's keys above).
  *
  * Use it in a LATER statement than this one (a new snapshot, READ COMMITTED): a holder that
  * commits between the two is then visible to the read. Computing it inside the reading
  * statement would not do: a writer committing between that statement's snapshot and its look
- * at pg_locks would be skipped. pg_locks shows 32-bit xids; they are widened to xid8 relative to
- * the snapshot's xmax (a holder with an id is at most 2^31 transactions older than it).
+ * at pg_locks would be skipped. (`readAll` does both in one round trip, in a function whose two
+ * statements each take their own snapshot.)
  */
 export async function readHorizon(sql: Queryable): Promise<string> {
   const [row] = await sql.unsafe<{ horizon: string }[]>(
-    `with snapshot as (
-       select pg_snapshot_xmax(pg_current_snapshot())::text::bigint as xmax
-     ), holders as (
-       select x.transactionid::text::bigint as xid32
-       from pg_locks a
-       join pg_locks x on x.virtualtransaction = a.virtualtransaction
-         and x.locktype = 'transactionid' and x.mode = 'ExclusiveLock' and x.granted
-       where a.locktype = 'advisory' and a.objsubid = 2
-         and a.classid = ${APPEND_LOCK_CLASS}::oid
-         and a.objid = (${logKey})::text::oid
-         and a.database = (select oid from pg_database where datname = current_database())
-     )
-     select least(s.xmax, min(s.xmax
-         + ((((h.xid32 - s.xmax % 4294967296) + 2147483648) % 4294967296 + 4294967296)
-             % 4294967296 - 2147483648)))::text as horizon
-     from snapshot s left join holders h on true
-     group by s.xmax`,
+    'select log_read_horizon()::text as horizon',
   )
   return row!.horizon
 }

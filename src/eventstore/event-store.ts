@@ -245,6 +245,8 @@ export async function readStream<E extends StoredEvent>(
 /**
  * Reads the next events of the whole log after `after`, in log order, only from transactions
  * that can no longer be overtaken (below the read horizon: older than every running appender).
+ * One round trip: `read_log_after` (migrations/170_log_read_functions.sql) computes the horizon
+ * and then reads, each in a statement of its own.
  */
 export async function readAll<E extends StoredEvent>(
   registry: EventRegistry,
@@ -252,21 +254,14 @@ export async function readAll<E extends StoredEvent>(
   options: { after: LogCursor; limit?: number; until?: LogCursor },
 ): Promise<RecordedEvent<E>[]> {
   const { after, limit = 500, until } = options
-  const horizon = await readHorizon(sql)
   const rows = await sql.unsafe<EventRow[]>(
-    `select ${columns} from events
-     where (transaction_id, position) > ($1::xid8, $2::bigint)
-       and transaction_id < $4::xid8
-       and (transaction_id, position) <= ($5::xid8, $6::bigint)
-     order by transaction_id, position
-     limit $3`,
+    `select ${columns} from read_log_after($1::xid8, $2::bigint, $3::xid8, $4::bigint, $5::int)`,
     [
       after.transactionId,
       after.position,
-      limit,
-      horizon,
       until?.transactionId ?? '18446744073709551615',
       until?.position ?? Number.MAX_SAFE_INTEGER,
+      limit,
     ],
   )
   return rows.map((row) => toRecordedEvent<E>(registry, row))
