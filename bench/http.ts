@@ -21,6 +21,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
+import { Pool } from 'undici'
 import { issueToken } from '../src/edge/auth.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
 import { migrate } from '../src/eventstore/migrations.ts'
@@ -289,6 +290,83 @@ async function historyWithFeatures() {
     await run('history page, plain messages', connections, SECONDS, page(plain))
     await run('history page, reactions + replies', connections, SECONDS, page(decorated))
   }
+  // The same two pages requested alternately on every connection, in one run: both kinds meet
+  // the same background load (on a shared machine the runs above drift apart between phases).
+  // At 4 connections latency is mostly each page's own service time; at 32 the two kinds wait in
+  // one queue, so their ratio there says little about the cost of the features (the req/s of the
+  // runs above does).
+  for (const connections of [4, 32]) {
+    const [p, f] = await runInterleaved(connections, SECONDS, [
+      { name: 'history page, plain messages (interleaved)', next: page(plain) },
+      { name: 'history page, reactions + replies (interleaved)', next: page(decorated) },
+    ])
+    notes.push(
+      `interleaved at ${connections} connections: p99 with features / plain ${(f!.p99 / p!.p99).toFixed(2)} (p50 ${(f!.p50 / p!.p50).toFixed(2)})`,
+    )
+    log(notes.at(-1)!)
+  }
+}
+
+/**
+ * `connections` connections, each sending its requests one after another for `duration` s and
+ * taking the kinds in turn; latency (request sent to body read) is kept per kind.
+ */
+async function runInterleaved(
+  connections: number,
+  duration: number,
+  kinds: { name: string; next: () => AutocannonRequest }[],
+): Promise<Row[]> {
+  stored = await count()
+  log(`${kinds.map((k) => k.name).join(' | ')}: ${connections} connections, ${duration} s`)
+  const pool = new Pool(server.url, { connections, pipelining: 1 })
+  const latencies = kinds.map(() => [] as number[])
+  const failures = kinds.map(() => 0)
+  const deadline = performance.now() + duration * 1000
+  await Promise.all(
+    Array.from({ length: connections }, async (_, c) => {
+      for (let i = c; performance.now() < deadline; i++) {
+        const k = i % kinds.length
+        const req = kinds[k]!.next()
+        const started = performance.now()
+        try {
+          const res = await pool.request({
+            path: req.path!,
+            method: (req.method ?? 'GET') as 'GET',
+            headers: req.headers ?? {},
+          })
+          await res.body.arrayBuffer()
+          if (res.statusCode >= 300) failures[k]!++
+          latencies[k]!.push(performance.now() - started)
+        } catch {
+          failures[k]!++
+        }
+      }
+    }),
+  )
+  await pool.close()
+  const load = Number(loadavg()[0]!.toFixed(1))
+  return kinds.map((kind, k) => {
+    const sorted = latencies[k]!.sort((a, b) => a - b)
+    const at = (q: number) =>
+      Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10
+    const row: Row = {
+      name: kind.name,
+      stored,
+      connections,
+      perSecond: Math.round(sorted.length / duration),
+      p50: at(0.5),
+      p90: at(0.9),
+      p99: at(0.99),
+      max: at(1),
+      requests: sorted.length,
+      non2xx: failures[k]!,
+      errors: 0,
+      load,
+    }
+    rows.push(row)
+    log(`  ${JSON.stringify(row)}`)
+    return row
+  })
 }
 
 async function seed(from: number, conversations: number, start: Date) {
