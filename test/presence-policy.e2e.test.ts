@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import { newId } from '../src/domain/conversation-id.ts'
-import type { PresencePolicy } from '../src/presence/presence-policy.ts'
+import { presencePolicyFrom } from '../src/presence/presence-policy.ts'
 import { useRealtimeServer } from './support/realtime-fixture.ts'
 import { directConversationId, uniqueUser } from './support/realtime-server.ts'
 
 // The hook that hidden users and blocks (user settings) plug into: users named `hidden-…` hide
 // their presence, and `blocker-…` users do not see anyone's.
-const policy: PresencePolicy = {
-  isHidden: async (userId) => userId.startsWith('hidden-'),
-  hides: async (viewerId) => viewerId.startsWith('blocker-'),
-}
+const policy = presencePolicyFrom({
+  isHidden: (userId) => userId.startsWith('hidden-'),
+  hides: (viewerId) => viewerId.startsWith('blocker-'),
+})
 const rt = useRealtimeServer({ PRESENCE_GRACE_MS: '200' }, { presencePolicy: policy })
 
 async function directOf(a: string, b: string) {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { directConversationId } from '../src/domain/conversation-id.ts'
-import { isPresenceHidden, presencePolicyOf } from '../src/projections/user-settings.ts'
+import { getUserSettings, presencePolicyOf } from '../src/projections/user-settings.ts'
 import { type ChatAppFixture, createChatApp } from './support/chat-app.ts'
 
 // Per-user logged state through REST (issue 12, part B): blocks, mute and archive, settings.
@@ -138,8 +138,8 @@ describe('my settings', () => {
     const put = await f.call(alice, 'PUT', '/api/chat/me/settings', { presence: 'hidden' })
     expect(put.status).toBe(200)
     expect(put.body).toEqual({ presence: 'hidden' })
-    expect(await isPresenceHidden(f.services.db.sql, alice)).toBe(true)
-    expect(await isPresenceHidden(f.services.db.sql, fresh('nobody'))).toBe(false)
+    expect((await getUserSettings(f.services.db.sql, alice)).presence).toBe('hidden')
+    expect((await getUserSettings(f.services.db.sql, fresh('nobody'))).presence).toBe('visible')
     expectError(
       await f.call(alice, 'PUT', '/api/chat/me/settings', { presence: 'away' }),
       400,
@@ -154,13 +154,25 @@ describe('my settings', () => {
   it('the presence policy for the presence part: hidden users, and blocked users hidden from the blocker', async () => {
     const [alice, bob] = [fresh('alice'), fresh('bob')]
     const policy = presencePolicyOf(f.services.db.sql)
-    expect(await policy.isHidden(alice)).toBe(false)
+    const hidden = async (pairs: [string, string][]) =>
+      (
+        await policy.hiddenPairs(pairs.map(([viewerId, subjectId]) => ({ viewerId, subjectId })))
+      ).map((p) => [p.viewerId, p.subjectId])
+    const both: [string, string][] = [
+      [bob, alice],
+      [alice, bob],
+    ]
+    expect(await hidden(both)).toEqual([])
     await f.call(alice, 'PUT', '/api/chat/me/settings', { presence: 'hidden' })
-    expect(await policy.isHidden(alice)).toBe(true)
-    expect(await policy.hides(bob, alice)).toBe(false)
+    // alice hides from everyone: from bob (and she still sees bob)
+    expect(await hidden(both)).toEqual([[bob, alice]])
+    await f.call(alice, 'PUT', '/api/chat/me/settings', { presence: 'visible' })
+    expect(await hidden(both)).toEqual([])
+    // bob blocks alice: bob does not see her; she still sees him
     await f.call(bob, 'PUT', `/api/chat/blocks/${alice}`)
-    expect(await policy.hides(bob, alice)).toBe(true)
-    expect(await policy.hides(alice, bob)).toBe(false)
+    expect(await hidden(both)).toEqual([[bob, alice]])
+    expect(await hidden([[alice, bob]])).toEqual([])
+    expect(await hidden([])).toEqual([])
   })
 })
 

@@ -1,16 +1,27 @@
+/** A viewer and a user whose presence the viewer may be shown. */
+export type PresencePair = { viewerId: string; subjectId: string }
+
 /**
  * Who may see whose presence, beyond sharing a conversation: hidden users (their own setting)
  * and blocks. Injected in src/services.ts; the settings and blocks of issue 12 supply the real
- * one, this default hides nobody.
+ * one (`presencePolicyOf`). Asked once for many pairs: a presence
+ * change has many viewers, and a `GET /presence` many subjects.
  */
 export type PresencePolicy = {
-  /** The user hides their presence from everyone. */
-  isHidden(userId: string): Promise<boolean>
-  /** `viewerId` must not see the presence of `subjectId` (e.g. the viewer blocked them). */
-  hides(viewerId: string, subjectId: string): Promise<boolean>
+  /**
+   * Of `pairs`, those where the viewer must not see the subject's presence: the subject hides
+   * it from everyone, or the viewer blocks the subject.
+   */
+  hiddenPairs(pairs: readonly PresencePair[]): Promise<PresencePair[]>
 }
 
-export const permissivePresencePolicy: PresencePolicy = {
-  isHidden: async () => false,
-  hides: async () => false,
+/** A policy from two per-pair rules (for tests and the default). */
+export function presencePolicyFrom(rules: {
+  isHidden(userId: string): boolean
+  hides(viewerId: string, subjectId: string): boolean
+}): PresencePolicy {
+  return {
+    hiddenPairs: async (pairs) =>
+      pairs.filter((p) => rules.isHidden(p.subjectId) || rules.hides(p.viewerId, p.subjectId)),
+  }
 }

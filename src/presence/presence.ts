@@ -83,13 +83,6 @@ export class Presence {
     return () => this.listeners.delete(listener)
   }
 
-  /** Whether `viewerId` may see the presence of `subjectId` (they share a conversation). */
-  async visibleTo(viewerId: string, subjectId: string): Promise<boolean> {
-    if (viewerId === subjectId) return true
-    const { policy } = this
-    return !(await policy.isHidden(subjectId)) && !(await policy.hides(viewerId, subjectId))
-  }
-
   /**
    * The presence of `userIds` as `viewerId` may see it: users who share no conversation with
    * the viewer, hide from them or do not exist are offline with `lastSeenAt: null`.
@@ -101,8 +94,12 @@ export class Presence {
       ? await contactsAmong(this.options.sql, viewerId, others)
       : new Set<string>()
     if (unique.includes(viewerId)) related.add(viewerId)
-    const visible = new Set<string>()
-    for (const u of related) if (await this.visibleTo(viewerId, u)) visible.add(u)
+    // the viewer always sees themselves; for the others one question to the policy
+    const asked = [...related]
+      .filter((u) => u !== viewerId)
+      .map((subjectId) => ({ viewerId, subjectId }))
+    const hidden = new Set((await this.policy.hiddenPairs(asked)).map((p) => p.subjectId))
+    const visible = new Set([...related].filter((u) => !hidden.has(u)))
     const offline = [...visible].filter((u) => !this.isOnline(u))
     const seen = offline.length
       ? await this.options.transport.lastSeen(offline)

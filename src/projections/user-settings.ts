@@ -14,17 +14,6 @@ export async function listBlocks(sql: Queryable, userId: string): Promise<BlockV
   return rows.map((r) => ({ userId: r.blocked_user_id, blockedAt: iso(r.blocked_at) }))
 }
 
-/** Whether `blockerId` blocks `userId`. */
-export async function isBlocking(
-  sql: Queryable,
-  blockerId: string,
-  userId: string,
-): Promise<boolean> {
-  const [row] = await sql`
-    select 1 from user_blocks where user_id = ${blockerId} and blocked_user_id = ${userId}`
-  return row !== undefined
-}
-
 export type UserSettingsView = { presence: PresenceVisibility }
 
 /** The user's own settings (the defaults when never changed). */
@@ -32,11 +21,6 @@ export async function getUserSettings(sql: Queryable, userId: string): Promise<U
   const [row] = await sql<{ presence: PresenceVisibility }[]>`
     select presence from user_settings where user_id = ${userId}`
   return { presence: row?.presence ?? 'visible' }
-}
-
-/** Whether the user hides their presence (for the presence part: issue 12, part C). */
-export async function isPresenceHidden(sql: Queryable, userId: string): Promise<boolean> {
-  return (await getUserSettings(sql, userId)).presence === 'hidden'
 }
 
 /** Whether the user has muted the conversation at `at` (now by default). */
@@ -70,12 +54,23 @@ export async function mutedAmong(
 
 /**
  * What presence (issue 12, part C) asks of these settings, in the shape of its
- * `PresencePolicy`: a user who hides their presence is never shown online, and a user's
- * presence is not shown to someone who blocks them.
+ * `PresencePolicy`: of the (viewer, subject) pairs, those where the subject hides their presence
+ * from everyone or the viewer blocks the subject; one statement for all the pairs.
  */
 export function presencePolicyOf(sql: Queryable) {
   return {
-    isHidden: (userId: string) => isPresenceHidden(sql, userId),
-    hides: (viewerId: string, subjectId: string) => isBlocking(sql, viewerId, subjectId),
+    async hiddenPairs(
+      pairs: readonly { viewerId: string; subjectId: string }[],
+    ): Promise<{ viewerId: string; subjectId: string }[]> {
+      if (pairs.length === 0) return []
+      return sql<{ viewerId: string; subjectId: string }[]>`
+        select p.viewer as "viewerId", p.subject as "subjectId"
+        from unnest(${pairs.map((p) => p.viewerId)}::text[],
+          ${pairs.map((p) => p.subjectId)}::text[]) as p(viewer, subject)
+        where exists (select 1 from user_settings s
+            where s.user_id = p.subject and s.presence = 'hidden')
+          or exists (select 1 from user_blocks b
+            where b.user_id = p.viewer and b.blocked_user_id = p.subject)`
+    },
   }
 }

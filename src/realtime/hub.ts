@@ -458,17 +458,29 @@ export class Hub {
     const { presence, metrics } = this.services
     const subjects = [...new Set(batch.map((c) => c.userId))]
     const conversations = await currentConversationsOf(this.services.db.sql, subjects)
+    const viewersOf = new Map<PresenceChange, Set<string>>()
     for (const change of batch) {
       const viewers = new Set<string>()
       for (const conversationId of conversations.get(change.userId) ?? []) {
         for (const member of this.cache.currentMembers(conversationId)) {
-          if (member !== change.userId) viewers.add(member)
+          if (member !== change.userId && this.byUser.has(member)) viewers.add(member)
         }
       }
-      if (viewers.size === 0 || (await presence.policy.isHidden(change.userId))) continue
+      viewersOf.set(change, viewers)
+    }
+    // one question to the policy for every viewer of every change of the batch
+    const pairs = [...viewersOf].flatMap(([change, viewers]) =>
+      [...viewers].map((viewerId) => ({ viewerId, subjectId: change.userId })),
+    )
+    const hidden = new Set(
+      (pairs.length ? await presence.policy.hiddenPairs(pairs) : []).map(
+        (p) => `${p.viewerId}\u0000${p.subjectId}`,
+      ),
+    )
+    for (const [change, viewers] of viewersOf) {
       const text = JSON.stringify({ type: 'presence', ...change } satisfies PresenceFrame)
       for (const viewer of viewers) {
-        if (await presence.policy.hides(viewer, change.userId)) continue
+        if (hidden.has(`${viewer}\u0000${change.userId}`)) continue
         for (const conn of this.byUser.get(viewer) ?? []) {
           if (conn.state === 'attaching') continue
           conn.sendText(text)
