@@ -108,6 +108,7 @@ export class Hub {
           fanout: options.fanout,
           follows: this.cache.follows,
           followed: this.cache.followed,
+          followedChanges: this.cache.followedChanges,
           onSignal: (p) => this.onSignal(p),
         })
       : new LogFollower({
