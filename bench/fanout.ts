@@ -11,7 +11,9 @@
  * latency (send → receipt by the partner, one clock) p50/p99, with sent/delivered/duplicates.
  *
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), FANOUT_URL
- * (default nats://127.0.0.1:4222), BENCH_SECONDS, BENCH_RATE, BENCH_PROCESSES (e.g. 1,4,8).
+ * (default nats://127.0.0.1:4222), BENCH_SECONDS, BENCH_RATE, BENCH_PROCESSES (e.g. 1,4,8),
+ * BENCH_MODES (none,nats). Also reported: the CPU of the server processes over the phase (from
+ * /proc: all of them, the relay, the mean of the others) and of the bench's own clients.
  * BENCH_SEED: events written first (50,000), so that the planner reads the log as it would a
  * real one (by its log-order index, not a scan of a small table).
  * Uses schemas `bench_fanout_*`, dropped at the end. Prints a table (stdout).
@@ -34,19 +36,24 @@ const CLIENTS = 1000
 /** A log of this size first, so that reads use the log-order index as in production. */
 const SEED_EVENTS = Number(process.env.BENCH_SEED ?? 50_000)
 const PROCESSES = (process.env.BENCH_PROCESSES ?? '1,4,8').split(',').map(Number)
+/** Which configurations: `none` (each process follows PostgreSQL), `nats`, or both. */
+const MODES = (process.env.BENCH_MODES ?? 'none,nats').split(',').map((m) => m === 'nats')
 const SECRET = 'bench-fanout-secret-0123456789-abcdefghij'
 const root = fileURLToPath(new URL('../', import.meta.url))
 const log = (msg: string) => console.error(`[bench:fanout] ${msg}`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-type Server = { proc: ChildProcess; url: string }
+type Server = { proc: ChildProcess; url: string; relay: () => boolean }
 
 async function startServer(env: Record<string, string>): Promise<Server> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.node.ts'], {
+  // BENCH_NODE_ARGS: flags for the server processes (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof)
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.node.ts'], {
     cwd: root,
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  let relay = false
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start')), 120_000)
     let rest = ''
@@ -55,6 +62,8 @@ async function startServer(env: Record<string, string>): Promise<Server> {
       const lines = (rest + chunk).split('\n')
       rest = lines.pop() ?? ''
       for (const line of lines) {
+        if (line.includes('is the relay now')) relay = true
+        else if (line.includes('no longer the relay')) relay = false
         const m = line.includes('"listening"') && line.match(/:(\d+)"/)
         if (m) {
           clearTimeout(timer)
@@ -65,7 +74,19 @@ async function startServer(env: Record<string, string>): Promise<Server> {
     proc.stderr!.on('data', () => {})
     proc.once('exit', (code) => reject(new Error(`server exited ${code}`)))
   })
-  return { proc, url }
+  return { proc, url, relay: () => relay }
+}
+
+/** CPU time (user + system) of a process so far, in ms (from /proc/<pid>/stat, 100 ticks/s). */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return 0
+  }
 }
 
 const stop = (s: Server) =>
@@ -189,6 +210,8 @@ async function run(processes: number, nats: boolean) {
   const readsBefore = await eventsRead(admin, schema)
   const headBefore = await head(admin, schema)
   const cpu = machineCpu(SECONDS * 1000)
+  const serverCpuBefore = servers.map((s) => processCpuMs(s.proc.pid))
+  const clientCpuBefore = process.cpuUsage()
   const total = RATE * SECONDS
   const started = performance.now()
   for (let n = 0; n < total; n++) {
@@ -200,6 +223,13 @@ async function run(processes: number, nats: boolean) {
     send(n % CLIENTS, key)
   }
   const busy = await cpu
+  const clientCpu = process.cpuUsage(clientCpuBefore)
+  // each server process's share of one core over the phase: the relay's, and the others' mean
+  const serverCpu = servers.map(
+    (s, i) => (processCpuMs(s.proc.pid) - serverCpuBefore[i]!) / (SECONDS * 1000),
+  )
+  const relayIndex = servers.findIndex((s) => s.relay())
+  const others = serverCpu.filter((_, i) => i !== relayIndex)
   await sleep(3000)
   await sleep(1500)
   const readsAfter = await eventsRead(admin, schema)
@@ -222,6 +252,11 @@ async function run(processes: number, nats: boolean) {
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     cpu: busy,
+    /** Share of one core: the relay process (or the one process without NATS), the others' mean. */
+    relayCpu: serverCpu[Math.max(relayIndex, 0)]!,
+    otherCpu: others.length ? others.reduce((a, b) => a + b, 0) / others.length : Number.NaN,
+    serversCpu: serverCpu.reduce((a, b) => a + b, 0),
+    clientsCpu: (clientCpu.user + clientCpu.system) / 1000 / (SECONDS * 1000),
   }
 }
 
@@ -229,22 +264,22 @@ const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).
 log(`${cpus().length} cores, load average ${loadBefore}; ${RATE} msg/s for ${SECONDS} s`)
 const results = []
 for (const processes of PROCESSES) {
-  for (const nats of [false, true]) {
+  for (const nats of MODES) {
     log(`${processes} process(es), ${nats ? 'NATS' : 'each follows PostgreSQL'}`)
     const r = await run(processes, nats)
     log(JSON.stringify(r))
     results.push(r)
   }
 }
-const fmt = (n: number, d = 1) => n.toFixed(d)
+const fmt = (n: number, d = 1) => (Number.isNaN(n) ? '–' : n.toFixed(d))
 console.log(`\n${new Date().toISOString()}, load average before ${loadBefore}`)
 console.log(
-  '| processes | fan-out | rows read from events per event | delivery p50 / p99 ms | sent / delivered / duplicates / errors | machine CPU |',
+  '| processes | fan-out | rows read from events per event | delivery p50 / p99 ms | sent / delivered / duplicates / errors | machine CPU | server processes CPU: all / relay / each other (cores) | bench clients CPU |',
 )
-console.log('|---:|---|---:|---:|---:|---:|')
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|')
 for (const r of results) {
   console.log(
-    `| ${r.processes} | ${r.nats ? 'NATS' : 'none'} | ${fmt(r.readsPerEvent, 2)} | ${fmt(r.p50)} / ${fmt(r.p99)} | ${r.sent} / ${r.delivered} / ${r.duplicates} / ${r.errors} | ${fmt(r.cpu * 100, 0)}% |`,
+    `| ${r.processes} | ${r.nats ? 'NATS' : 'none'} | ${fmt(r.readsPerEvent, 2)} | ${fmt(r.p50)} / ${fmt(r.p99)} | ${r.sent} / ${r.delivered} / ${r.duplicates} / ${r.errors} | ${fmt(r.cpu * 100, 0)}% | ${fmt(r.serversCpu, 2)} / ${r.nats ? fmt(r.relayCpu, 2) : '–'} / ${fmt(r.nats ? r.otherCpu : r.serversCpu / r.processes, 2)} | ${fmt(r.clientsCpu, 2)} |`,
   )
 }
 process.exit(0)

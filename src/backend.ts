@@ -14,6 +14,7 @@ import { isConversationMuted } from './projections/user-settings.ts'
 import { openFanout } from './realtime/fanout-connection.ts'
 import { FanoutRelay } from './realtime/fanout-relay.ts'
 import { Hub } from './realtime/hub.ts'
+import type { LogTap } from './realtime/log-follower.ts'
 import { realtimeRoutes } from './realtime/ws-route.ts'
 import type { Services } from './services.ts'
 import { attemptsInADay } from './webhooks/backoff.ts'
@@ -43,7 +44,11 @@ export async function createBackend(
       ? await openFanout(FANOUT_URL, services.db.schema, services.log)
       : null
   await services.presence.start()
-  const hub = new Hub({ services, fanout })
+  // the audit tree takes its leaves from the one read of the log this process does for delivery
+  // (the relay's, with fan-out), instead of reading each event a second time
+  const auditTree = await startAuditTree(services, { hash: options.auditHash, fed: true })
+  const feedTree: LogTap = (after, events) => auditTree.keeper.feed(after, events)
+  const hub = new Hub({ services, fanout, onRead: fanout ? undefined : feedTree })
   await hub.start()
   const relay = fanout
     ? new FanoutRelay({
@@ -52,10 +57,10 @@ export async function createBackend(
         leaseSql: services.db.sql,
         signals: services.db.signals,
         log: services.log.child({ component: 'fanout-relay' }),
+        onRead: feedTree,
       })
     : null
   await relay?.start()
-  const auditTree = await startAuditTree(services, options.auditHash)
   const webhooks = createWebhookDispatcher(services, options.sendWebhook)
   await webhooks.start()
   const app = createApp(services, {

@@ -24,8 +24,13 @@ import {
 } from '../src/audit/merkle-tree.ts'
 import { TreeKeeper } from '../src/audit/tree-keeper.ts'
 import { checkAgainstCheckpoint, TreeRebuilder } from '../src/audit/verify-tree.ts'
+import { conversationLog } from '../src/conversation-log.ts'
 import { openDatabase } from '../src/eventstore/database.ts'
+import { cursorOf, LOG_START } from '../src/eventstore/event-store.ts'
+import type { Signals } from '../src/eventstore/signals.ts'
 import type { Sql } from '../src/eventstore/sql.ts'
+import { createLogger } from '../src/logger.ts'
+import { LogFollower } from '../src/realtime/log-follower.ts'
 import { type AuditFixture, createAuditFixture } from './support/audit-fixture.ts'
 import { buildTreeTo } from './support/audit-tree.ts'
 import { createTestDatabase, usingPostgres } from './support/test-database.ts'
@@ -378,6 +383,96 @@ describe('leaf order', () => {
       const leaves = await logLeaves(db.sql)
       expect(toBase64(await rootAt(db.sql, xids.length))).toBe(toBase64(mth(leaves)))
     } finally {
+      await db.close()
+    }
+  })
+})
+
+describe('a keeper fed by a reader of the log', () => {
+  const quiet = createLogger('silent')
+  const fedKeeper = (sql: Sql, signals: Signals) =>
+    new TreeKeeper({
+      sql,
+      signals,
+      log: quiet,
+      signer: null,
+      checkpointIntervalMs: 3_600_000,
+      minGapMs: 5,
+      batchSize: 50,
+      fed: true,
+    })
+
+  it('takes repeated, overlapping and gapped batches, and a tree another process moved, exactly once', async () => {
+    const db = await createTestDatabase()
+    try {
+      await seedLog(db.sql, { events: 200, conversations: 5, seed: 3 })
+      const events = await conversationLog.readAll(db.sql, { after: LOG_START, limit: 1_000 })
+      expect(events).toHaveLength(200)
+      const at = (i: number) => cursorOf(events[i]!)
+      const keeper = fedKeeper(db.sql, db.signals)
+      const size = async () => (await readTreeHead(db.sql)).size
+
+      await keeper.turn() // not fed yet: nothing is read, nothing added
+      expect(await size()).toBe(0)
+      keeper.feed(at(49), events.slice(50, 100)) // what came before is read from the log
+      await keeper.turn()
+      expect(await size()).toBe(100)
+      expect(keeper.counts).toEqual({ read: 50, fed: 50 })
+
+      keeper.feed(at(49), events.slice(50, 100)) // the same batch again (a failed publish)
+      keeper.feed(at(79), events.slice(80, 120)) // overlapping
+      await keeper.turn()
+      expect(await size()).toBe(120)
+      expect(keeper.counts).toEqual({ read: 50, fed: 70 })
+
+      await extendTree(db.sql, { maxEvents: 10 }) // another process, from the log
+      keeper.feed(at(119), events.slice(120, 150))
+      await keeper.turn()
+      expect(await size()).toBe(150)
+      expect(keeper.counts).toEqual({ read: 50, fed: 90 })
+
+      keeper.feed(at(169), events.slice(170, 200)) // a gap: 150..169 come from the log
+      keeper.feed(at(199), []) // the reader read nothing more
+      await keeper.turn()
+      expect(await size()).toBe(200)
+      expect(keeper.counts).toEqual({ read: 70, fed: 120 })
+
+      const stored = await db.sql<{ position: string }[]>`
+        select unnest(positions) as position from audit_tree_tiles where level = 0 order by index`
+      expect(stored.map((r) => Number(r.position))).toEqual(events.map((e) => e.position))
+      expect(toBase64(await rootAt(db.sql, 200))).toBe(toBase64(mth(await logLeaves(db.sql))))
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('keeps up with a log follower, reading `events` only for what came before its first read', async () => {
+    const db = await createTestDatabase()
+    await seedLog(db.sql, { events: 350, conversations: 4, seed: 2, batchSize: 30 })
+    const events = await conversationLog.readAll(db.sql, { after: LOG_START, limit: 1_000 })
+    const keeper = fedKeeper(db.sql, db.signals)
+    const follower = new LogFollower({
+      sql: db.sql,
+      signals: db.signals,
+      log: quiet,
+      batchSize: 40,
+      // the follower of a process that started after the first 120 events (a relay taking over)
+      startAt: cursorOf(events[119]!),
+      onRead: (after, read) => keeper.feed(after, read),
+      onEvents: async () => {},
+    })
+    try {
+      await keeper.start()
+      await follower.start()
+      await vi.waitFor(async () => expect((await readTreeHead(db.sql)).size).toBe(350), {
+        timeout: 30_000,
+        interval: 20,
+      })
+      expect(keeper.counts).toEqual({ read: 120, fed: 230 })
+      expect(toBase64(await rootAt(db.sql, 350))).toBe(toBase64(mth(await logLeaves(db.sql))))
+    } finally {
+      await follower.stop()
+      await keeper.stop()
       await db.close()
     }
   })

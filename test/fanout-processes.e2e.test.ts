@@ -1,5 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { toBase64 } from '../src/audit/checkpoints.ts'
+import { readTreeHead, rootAt } from '../src/audit/merkle-tree.ts'
+import { rebuildFromDatabase, TreeRebuilder } from '../src/audit/verify-tree.ts'
 import { issueToken } from '../src/edge/auth.ts'
+import type { Sql } from '../src/eventstore/sql.ts'
 import { RELAY_LEASE_TTL_MS } from '../src/realtime/fanout-relay.ts'
 import type { ChildServer } from './support/child-server.ts'
 import {
@@ -39,7 +44,32 @@ async function cluster(natsUrl: string) {
     RATE_LIMIT_BURST: '1000',
   })
   cleanups.push(() => Promise.all(servers.map((s) => s.stop())))
-  return servers
+  return { servers, db }
+}
+type ClusterDatabase = Awaited<ReturnType<typeof fanoutDatabase>>
+
+/**
+ * The audit tree (kept by the relay's process from what the relay reads) catches up with the
+ * log and its root is the one computed from the log itself.
+ */
+async function expectTreeOfTheLog(db: ClusterDatabase) {
+  const sql = postgres(db.url, {
+    max: 1,
+    onnotice: () => {},
+    connection: { search_path: db.schema },
+  }) as unknown as Sql
+  try {
+    const [row] = await sql<{ n: number }[]>`select count(*)::int as n from events`
+    await vi.waitFor(async () => expect((await readTreeHead(sql)).size).toBe(row!.n), {
+      timeout: 20_000,
+      interval: 100,
+    })
+    const reference = new TreeRebuilder([])
+    await rebuildFromDatabase(sql, reference)
+    expect(toBase64(await rootAt(sql, row!.n))).toBe(toBase64(reference.rootAt(row!.n)!))
+  } finally {
+    await (sql as unknown as postgres.Sql).end()
+  }
 }
 
 /** One group with a member on each process, and a member connected to all three. */
@@ -80,8 +110,9 @@ async function expectExactlyOnce(sockets: WsClient[], conversationId: string, po
 
 describe('three processes with fan-out through NATS', () => {
   let servers: ChildServer[] = []
+  let db: ClusterDatabase
   beforeAll(async () => {
-    servers = await cluster(SHARED_NATS)
+    ;({ servers, db } = await cluster(SHARED_NATS))
     await until(() => relayOf(servers) !== null, 20_000, 'a relay')
   })
 
@@ -146,16 +177,18 @@ describe('three processes with fan-out through NATS', () => {
       ...after,
     ])
     expect(survivors).toHaveLength(2)
+    await expectTreeOfTheLog(db)
   })
 })
 
 describe('NATS stopped for a few seconds', () => {
   let servers: ChildServer[] = []
+  let db: ClusterDatabase
   let nats: Awaited<ReturnType<typeof startOwnNats>>
   beforeAll(async () => {
     nats = await startOwnNats()
     cleanups.push(() => nats.stop())
-    servers = await cluster(nats.url)
+    ;({ servers, db } = await cluster(nats.url))
     await until(() => relayOf(servers) !== null, 20_000, 'a relay')
   })
 
@@ -178,5 +211,6 @@ describe('NATS stopped for a few seconds', () => {
     )
     const after = await send(members, conversationId, 10, 'after')
     await expectExactlyOnce(sockets, conversationId, [...before, ...during, ...late, ...after])
+    await expectTreeOfTheLog(db)
   })
 })

@@ -19,8 +19,15 @@ export async function startAuditTree(
     log: Logger
     clock: () => Date
   },
-  /** The SHA-256 of the tree (the entry point on Node passes the native one, about 10% faster). */
-  hash?: Sha256,
+  options: {
+    /** The SHA-256 of the tree (the entry point on Node passes the native one, about 10% faster). */
+    hash?: Sha256
+    /**
+     * The tree is fed with what a reader of the log in this process reads (`keeper.feed`)
+     * instead of reading `events` again; see TreeKeeper.
+     */
+    fed?: boolean
+  } = {},
 ): Promise<AuditTree> {
   const { config, db, log } = services
   const loaded = await loadCheckpointSigner(config, db.mode)
@@ -39,7 +46,8 @@ export async function startAuditTree(
     signer,
     checkpointIntervalMs: config.AUDIT_CHECKPOINT_INTERVAL_MS,
     clock: services.clock,
-    hash,
+    hash: options.hash,
+    fed: options.fed,
     // embedded mode has one connection for everything: shorter and rarer turns, so that commands
     // and the log follower seldom wait behind the tree
     batchSize: db.mode === 'embedded' ? 1_000 : 10_000,

@@ -1,5 +1,5 @@
 import { readHorizon } from '../eventstore/append-lock.ts'
-import type { LogCursor } from '../eventstore/event-store.ts'
+import { isAfter, type LogCursor } from '../eventstore/event-store.ts'
 import type { Queryable, Sql, Tx } from '../eventstore/sql.ts'
 import {
   consistencyRanges,
@@ -43,18 +43,38 @@ export async function readTreeHead(sql: Queryable): Promise<TreeHead> {
   }
 }
 
+/** What a leaf is made of: an event's place in the log and its hash. */
+export type LeafSource = { transactionId: string; position: number; hash: string }
+
+/**
+ * Leaves a reader of the log in this process already read (its log follower, or the fan-out
+ * relay): exactly the events that come right after `after` in log order, each below a read
+ * horizon (final), so the tree can take them without reading `events` again.
+ */
+export type KnownLeaves = { after: LogCursor; leaves: LeafSource[] }
+
 export type ExtendOptions = {
   /** Events per transaction: short transactions, so the builder never holds readers back. */
   batchSize?: number
   hash?: Sha256
   /** Stop after this many events (default: until the tree has caught up with the log). */
   maxEvents?: number
+  /**
+   * Extend from these leaves instead of reading the log: only what lies between the tree's head
+   * and `known.after` is read from `events`, and the tree goes no further than the last known
+   * leaf.
+   */
+  known?: KnownLeaves
 }
 
 export type ExtendResult = {
   /** Leaves added by this call. */
   added: number
+  /** Of them, those read from `events` (the rest were known). */
+  read: number
   size: number
+  /** The tree's head after the call (null when the lease was not had). */
+  head: LogCursor | null
   /** False when another process held the lease (it is extending the tree). */
   leased: boolean
 }
@@ -67,32 +87,29 @@ export type ExtendResult = {
 export async function extendTree(sql: Sql, options: ExtendOptions = {}): Promise<ExtendResult> {
   const { batchSize = 10_000, hash = defaultSha256, maxEvents = Number.POSITIVE_INFINITY } = options
   let added = 0
+  let read = 0
   let size = 0
+  let head: LogCursor | null = null
   for (;;) {
     const limit = Math.min(batchSize, maxEvents - added)
-    if (limit <= 0) return { added, size, leased: true }
-    const step = await sql.begin((tx) => extendOnce(tx, limit, hash))
-    if (step === null) return { added, size, leased: false }
+    if (limit <= 0) return { added, read, size, head, leased: true }
+    const step = await sql.begin((tx) => extendOnce(tx, limit, hash, options.known))
+    if (step === null) return { added, read, size, head, leased: false }
     added += step.added
+    read += step.read
     size = step.size
-    if (step.added < limit) return { added, size, leased: true }
+    head = step.head
+    if (step.added < limit) return { added, read, size, head, leased: true }
   }
 }
 
-async function extendOnce(tx: Tx, limit: number, hash: Sha256) {
+async function extendOnce(tx: Tx, limit: number, hash: Sha256, known?: KnownLeaves) {
   if (!(await takeTreeLease(tx))) return null
   const head = await readTreeHead(tx)
-  // below this log's read horizon, read in a statement before the read (see append-lock.ts)
-  const horizon = await readHorizon(tx)
-  // the xid is read as text under another name: `order by` must sort the xid8 column itself (an
-  // output column named transaction_id would sort as text, "10" before "9", and skip events)
-  const rows = await tx<{ position: string; xid: string; hash: string }[]>`
-    select position, transaction_id::text as xid, hash from events
-    where (transaction_id, position) > (${head.cursor.transactionId}::xid8, ${head.cursor.position}::bigint)
-      and transaction_id < ${horizon}::xid8
-    order by transaction_id, position
-    limit ${limit}`
-  if (rows.length === 0) return { added: 0, size: head.size }
+  const { rows, read } = known
+    ? await leavesFrom(tx, head.cursor, known, limit)
+    : await fromLog(tx, head.cursor, limit)
+  if (rows.length === 0) return { added: 0, read: 0, size: head.size, head: head.cursor }
 
   const edgeIds = TreeFrontier.edgeOf(head.size)
   const node = await readNodes(tx, edgeIds, hash)
@@ -103,8 +120,7 @@ async function extendOnce(tx: Tx, limit: number, hash: Sha256) {
   )
   const tiles = new TileWriter()
   for (const row of rows) {
-    const position = Number(row.position)
-    tiles.add(position, frontier.add(eventLeafHash(position, row.hash, hash)))
+    tiles.add(row.position, frontier.add(eventLeafHash(row.position, row.hash, hash)))
   }
   const leaves = tiles.rows(0)
   const upper = tiles.rows(1)
@@ -132,9 +148,82 @@ async function extendOnce(tx: Tx, limit: number, hash: Sha256) {
   }
   await tx`
     update audit_tree_head set size = ${frontier.size},
-      last_transaction_id = ${last.xid}::xid8, last_position = ${last.position}`
-  return { added: rows.length, size: frontier.size }
+      last_transaction_id = ${last.transactionId}::xid8, last_position = ${last.position}`
+  return {
+    added: rows.length,
+    read,
+    size: frontier.size,
+    head: { transactionId: last.transactionId, position: last.position },
+  }
 }
+
+/**
+ * The events after `after` in log order, from `events`: up to `until` (a cursor some reader
+ * reached, so every row up to it is final), else below this log's read horizon.
+ */
+async function readLeaves(
+  tx: Tx,
+  after: LogCursor,
+  limit: number,
+  until?: LogCursor,
+): Promise<LeafSource[]> {
+  // below this log's read horizon, read in a statement before the read (see append-lock.ts)
+  const horizon = until ? '18446744073709551615' : await readHorizon(tx)
+  // the xid is read as text under another name: `order by` must sort the xid8 column itself (an
+  // output column named transaction_id would sort as text, "10" before "9", and skip events)
+  const rows = await tx<{ position: string; xid: string; hash: string }[]>`
+    select position, transaction_id::text as xid, hash from events
+    where (transaction_id, position) > (${after.transactionId}::xid8, ${after.position}::bigint)
+      and (transaction_id, position) <= (${until?.transactionId ?? '18446744073709551615'}::xid8,
+        ${until?.position ?? Number.MAX_SAFE_INTEGER}::bigint)
+      and transaction_id < ${horizon}::xid8
+    order by transaction_id, position
+    limit ${limit}`
+  return rows.map((r) => ({ transactionId: r.xid, position: Number(r.position), hash: r.hash }))
+}
+
+async function fromLog(tx: Tx, head: LogCursor, limit: number) {
+  const rows = await readLeaves(tx, head, limit)
+  return { rows, read: rows.length }
+}
+
+/**
+ * The next leaves after the tree's head, taken from `known`; what lies between the head and the
+ * known leaves is read from `events` first. A head that is not where the known leaves say (it
+ * cannot be, unless the tables were changed by hand) is followed from `events`.
+ */
+async function leavesFrom(tx: Tx, head: LogCursor, known: KnownLeaves, limit: number) {
+  if (isAfter(known.after, head)) {
+    const gap = await readLeaves(tx, head, limit, known.after)
+    if (gap.length === limit) return { rows: gap, read: gap.length }
+    return { rows: gap.concat(known.leaves.slice(0, limit - gap.length)), read: gap.length }
+  }
+  const start = firstAfter(known, head)
+  if (start === null) return fromLog(tx, head, limit)
+  return { rows: known.leaves.slice(start, start + limit), read: 0 }
+}
+
+/**
+ * The index of the first known leaf after `head` (which is `known.after` or one of the leaves,
+ * or after them all: then the length); null if `head` falls between two of them.
+ */
+function firstAfter(known: KnownLeaves, head: LogCursor): number | null {
+  const { leaves } = known
+  if (sameCursor(known.after, head)) return 0
+  // the leaves are in log order: the first one after the head, by bisection
+  let lo = 0
+  let hi = leaves.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (isAfter(leaves[mid]!, head)) hi = mid
+    else lo = mid + 1
+  }
+  if (lo === leaves.length) return lo
+  return lo > 0 && sameCursor(leaves[lo - 1]!, head) ? lo : null
+}
+
+const sameCursor = (a: LogCursor, b: LogCursor) =>
+  a.position === b.position && a.transactionId === b.transactionId
 
 /** Tile geometry: a tile holds 2^4 nodes of one tree height that is a multiple of 4. */
 const TILE_HEIGHT = 4

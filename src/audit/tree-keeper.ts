@@ -1,3 +1,4 @@
+import { cursorOf, isAfter, type LogCursor } from '../eventstore/event-store.ts'
 import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
 import type { Signals } from '../eventstore/signals.ts'
 import type { Sql } from '../eventstore/sql.ts'
@@ -5,7 +6,10 @@ import type { Logger } from '../logger.ts'
 import { issueCheckpoint, latestCheckpoint, type StoredCheckpoint } from './checkpoint-store.ts'
 import type { CheckpointSigner } from './checkpoints.ts'
 import type { Sha256 } from './merkle.ts'
-import { extendTree } from './merkle-tree.ts'
+import { extendTree, type KnownLeaves, type LeafSource } from './merkle-tree.ts'
+
+/** Known leaves kept at most (then the oldest half is dropped: the tree reads it from the log). */
+const MAX_KNOWN = 100_000
 
 export type TreeKeeperOptions = {
   sql: Sql
@@ -21,6 +25,13 @@ export type TreeKeeperOptions = {
   minGapMs?: number
   /** Events per tree transaction (smaller in embedded mode, whose one connection it holds). */
   batchSize?: number
+  /**
+   * Fed by a reader of the log in this process (`feed`): the tree is extended from what that
+   * reader read, and `events` is read only for what it did not see (before its first batch, or
+   * after a gap). Such a keeper is woken by its feed, not by the log signal, and extends nothing
+   * while it has not been fed (in a process that does not read the log).
+   */
+  fed?: boolean
 }
 
 /**
@@ -36,17 +47,23 @@ export class TreeKeeper {
   private unsubscribe: (() => void) | null = null
   private timer: ReturnType<typeof setInterval> | null = null
   private readonly clock: () => Date
+  /** What the feed brought and the tree does not hold yet (fed keepers). */
+  private known: KnownLeaves | null = null
+  /** Leaves added from the feed and from `events` (diagnostics, tests). */
+  readonly counts = { fed: 0, read: 0 }
 
   constructor(private readonly options: TreeKeeperOptions) {
     this.clock = options.clock ?? (() => new Date())
   }
 
   async start(): Promise<void> {
-    this.unsubscribe = await this.options.signals.subscribe(
-      LOG_CHANNEL,
-      () => this.wake(),
-      () => this.wake(),
-    )
+    if (!this.options.fed) {
+      this.unsubscribe = await this.options.signals.subscribe(
+        LOG_CHANNEL,
+        () => this.wake(),
+        () => this.wake(),
+      )
+    }
     const every = Math.min(this.options.checkpointIntervalMs, 10_000)
     this.timer = setInterval(() => this.wake(), every)
     this.timer.unref?.()
@@ -75,6 +92,36 @@ export class TreeKeeper {
 
   private delay: ReturnType<typeof setTimeout> | null = null
 
+  /**
+   * What a reader of the log in this process read: the events right after `after`, in log order,
+   * each below the read horizon (none: the reader is at `after`). Synchronous and cheap, so the
+   * reader (delivery) never waits for the tree; a batch read again, or overlapping what came
+   * before, is taken once.
+   */
+  feed(after: LogCursor, events: readonly LeafSource[]): void {
+    if (this.stopped) return
+    const known = this.known
+    const end = known ? (known.leaves.at(-1) ?? known.after) : null
+    let changed = false
+    if (!known || !end || isAfter(after, end)) {
+      // the first batch, or one after a gap: the tree reads what lies before it from the log
+      changed = true
+      this.known = { after, leaves: events.map(leafOf) }
+    } else {
+      for (const e of events) {
+        if (!isAfter(e, known.leaves.at(-1) ?? known.after)) continue
+        known.leaves.push(leafOf(e))
+        changed = true
+      }
+    }
+    const leaves = this.known!.leaves
+    if (leaves.length > MAX_KNOWN) {
+      const drop = leaves.length - MAX_KNOWN / 2
+      this.known = { after: cursorOf(leaves[drop - 1]!), leaves: leaves.slice(drop) }
+    }
+    if (changed) this.wake()
+  }
+
   /** Resolves when no turn is running. */
   async idle(): Promise<void> {
     while (this.running) await this.running
@@ -93,8 +140,8 @@ export class TreeKeeper {
    * (`force`: whatever the interval). Returns the checkpoint issued, if any.
    */
   async turn(force = false): Promise<StoredCheckpoint | null> {
-    const { sql, signer, hash, batchSize, checkpointIntervalMs } = this.options
-    const { size } = await extendTree(sql, { hash, batchSize })
+    const { sql, signer, hash, checkpointIntervalMs } = this.options
+    const size = await this.extend()
     if (!signer) return null
     const now = this.clock()
     if (!force) {
@@ -110,6 +157,27 @@ export class TreeKeeper {
     })
   }
 
+  /** Extends the tree (from the feed, for a fed keeper); the tree's size, or 0 if unknown. */
+  private async extend(): Promise<number> {
+    const { sql, hash, batchSize, fed } = this.options
+    if (!fed) return (await extendTree(sql, { hash, batchSize })).size
+    const known = this.known
+    if (!known) return 0
+    const result = await extendTree(sql, { hash, batchSize, known })
+    this.counts.read += result.read
+    this.counts.fed += result.added - result.read
+    // what the tree now holds is dropped (the feed may have grown meanwhile: only the front goes)
+    const head = result.head
+    const current = this.known
+    if (head && current && !isAfter(current.after, head)) {
+      const leaves = current.leaves
+      let keep = 0
+      while (keep < leaves.length && !isAfter(leaves[keep]!, head)) keep++
+      this.known = { after: head, leaves: keep > 0 ? leaves.slice(keep) : leaves }
+    }
+    return result.size
+  }
+
   private async run(): Promise<void> {
     this.dirty = false
     try {
@@ -121,3 +189,9 @@ export class TreeKeeper {
     }
   }
 }
+
+const leafOf = (e: LeafSource): LeafSource => ({
+  transactionId: e.transactionId,
+  position: e.position,
+  hash: e.hash,
+})

@@ -16,8 +16,10 @@ export type FanoutFollowerOptions = {
   log: Logger
   /** Whether a user of this process may see something of the conversation (it follows it). */
   follows: (conversationId: string) => boolean
-  /** Every conversation this process follows now (re-read after each turn). */
+  /** Every conversation this process follows now (re-read after a turn when it changed). */
   followed: () => Iterable<string>
+  /** A number that changes whenever `followed()` does. */
+  followedChanges: () => number
   /** As for the log follower: runs after each turn, at the freshest cursor. */
   afterRead?: () => Promise<void>
   onEvents: (events: RecordedEvent[]) => Promise<void>
@@ -56,6 +58,8 @@ export class FanoutFollower {
   >()
   private readonly subscriptions = new Map<string, Subscription>()
   private readonly fixed: Subscription[] = []
+  /** `followedChanges()` when the subscriptions were last made to match (null: never). */
+  private subscribedAt: number | null = null
   private dirty = false
   private running: Promise<void> | null = null
   private stopped = false
@@ -220,10 +224,17 @@ export class FanoutFollower {
     else entry.conversations.set(conversationId, part.e)
   }
 
-  /** Subscribes to the conversations followed now, and drops the others. */
+  /**
+   * Subscribes to the conversations followed now, and drops the others; only when they changed
+   * (it runs after every turn, a tick's, and walking every followed conversation each time was
+   * the largest cost of a process's feed after the frames themselves).
+   */
   private syncSubscriptions() {
     const { nc, subjects } = this.options.fanout
     if (nc.isClosed()) return
+    const version = this.options.followedChanges()
+    if (version === this.subscribedAt) return
+    this.subscribedAt = version
     const wanted = new Set(this.options.followed())
     for (const [id, sub] of this.subscriptions) {
       if (!wanted.has(id)) {

@@ -11,7 +11,7 @@ import {
   MEMBERSHIP_EVENTS,
   type Tick,
 } from './fanout-wire.ts'
-import { LogFollower } from './log-follower.ts'
+import { LogFollower, type LogTap } from './log-follower.ts'
 
 const LEASE = 'fanout-relay'
 /** A dead relay is replaced after at most TTL + one renewal interval (4 s). */
@@ -27,6 +27,8 @@ export type FanoutRelayOptions = {
   leaseSql: Sql
   signals: Signals
   log: Logger
+  /** Sees what the relay reads from the log (the audit tree is fed from it: one read). */
+  onRead?: LogTap
 }
 
 /**
@@ -103,6 +105,7 @@ export class FanoutRelay {
       log,
       retryHeldBack: true,
       startAt: from ?? undefined,
+      onRead: this.options.onRead,
       onEvents: async (events): Promise<void> => this.publish(follower.cursor, events),
     })
     this.follower = follower

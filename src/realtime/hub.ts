@@ -16,7 +16,7 @@ import { type MutedFor, type OutgoingEvent, prepareEvents } from './event-frames
 import { FanoutFollower } from './fanout-follower.ts'
 import type { Fanout } from './fanout-wire.ts'
 import { dispatchFrame, type FrameDeps } from './frame-dispatch.ts'
-import { LogFollower } from './log-follower.ts'
+import { LogFollower, type LogTap } from './log-follower.ts'
 import { canSee, leavingUserId, MembershipCache, type MemberWindow } from './membership-cache.ts'
 import { CloseCode, type PresenceFrame, type SignalFrame } from './protocol.ts'
 import type { Transport } from './transport.ts'
@@ -36,6 +36,8 @@ export type HubOptions = {
   pollIntervalMs?: number
   /** Fan-out through NATS (FANOUT_URL): the relay's feed replaces following the log here. */
   fanout?: Fanout | null
+  /** Sees what this process's log follower reads (not with fan-out: the relay reads then). */
+  onRead?: LogTap
 }
 
 /**
@@ -106,12 +108,14 @@ export class Hub {
           fanout: options.fanout,
           follows: this.cache.follows,
           followed: this.cache.followed,
+          followedChanges: this.cache.followedChanges,
           onSignal: (p) => this.onSignal(p),
         })
       : new LogFollower({
           ...feed,
           pollIntervalMs: options.pollIntervalMs,
           retryHeldBack: services.db.mode === 'postgres',
+          onRead: options.onRead,
           onWake: (reason) => services.metrics.logWakes.inc({ reason }),
         })
     services.metrics.setSocketProbe(() => this.connections.size)

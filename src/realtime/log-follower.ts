@@ -18,6 +18,11 @@ export type LogFollowerOptions = {
   afterRead?: () => Promise<void>
   /** Receives each batch in log order; the cursor moves past it once this resolves. */
   onEvents: (events: RecordedEvent[]) => Promise<void>
+  /**
+   * Sees each read first, empty ones included: the events after `after` (the audit tree is fed
+   * from it). It must not block, nor throw; a batch whose `onEvents` failed is read again.
+   */
+  onRead?: LogTap
   /** Safety-net poll, for a lost notification. */
   pollIntervalMs?: number
   /** Told why each wake-up came (for the metrics): a notification, a resync or the poll. */
@@ -31,6 +36,9 @@ export type LogFollowerOptions = {
   /** Where to start instead of the head of the log (a fan-out relay taking over). */
   startAt?: LogCursor
 }
+
+/** What a reader of the log read: the events right after `after`, in log order (see LogFollower). */
+export type LogTap = (after: LogCursor, events: readonly RecordedEvent[]) => void
 
 const HELD_CHECK_MS = 5
 const MAX_HELD_RETRY_MS = 100
@@ -107,6 +115,7 @@ export class LogFollower {
             after: this.cursor,
             limit: batchSize,
           })
+          this.options.onRead?.(this.cursor, batch)
           if (batch.length > 0) {
             await this.options.onEvents(batch)
             this.cursor = cursorOf(batch.at(-1)!)

@@ -35,6 +35,8 @@ export function leavingUserId(event: RecordedEvent): string | null {
 export class MembershipCache {
   private readonly conversations = new Map<string, ConversationEntry>()
   private readonly users = new Map<string, UserEntry>()
+  /** Moves whenever a conversation is added to or dropped from `followed()`. */
+  private followedVersion = 0
 
   /** Starts tracking a user; their windows arrive with the next `load`. */
   track(userId: string): void {
@@ -49,7 +51,10 @@ export class MembershipCache {
     for (const conversationId of user.conversations) {
       const conv = this.conversations.get(conversationId)
       conv?.members.delete(userId)
-      if (conv && conv.members.size === 0) this.conversations.delete(conversationId)
+      if (conv && conv.members.size === 0) {
+        this.conversations.delete(conversationId)
+        this.followedVersion++
+      }
     }
   }
 
@@ -162,6 +167,9 @@ export class MembershipCache {
   /** The conversations of the users tracked here. */
   followed = (): Iterable<string> => this.conversations.keys()
 
+  /** Changes when `followed()` does (so that a caller need not compare the whole set). */
+  followedChanges = (): number => this.followedVersion
+
   kindOf = (conversationId: string): Kind | null =>
     this.conversations.get(conversationId)?.kind ?? null
 
@@ -181,6 +189,7 @@ export class MembershipCache {
     if (!conv) {
       conv = { kind, members: new Map() }
       this.conversations.set(conversationId, conv)
+      this.followedVersion++
     } else if (kind) conv.kind = kind
     conv.members.set(userId, window)
     this.users.get(userId)?.conversations.add(conversationId)
