@@ -52,7 +52,18 @@ const quiet = () => {}
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   const schema = options.schema ?? 'public'
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(schema)) throw new Error(`invalid schema name ${schema}`)
-  const connection = { search_path: schema, application_name: 'eventchat' }
+  // Every statement planned for its own parameters. postgres.js prepares every statement, and
+  // PostgreSQL switches a prepared statement to a generic plan after five runs and keeps it for
+  // the connection's life: planned while the tables of a new deployment were still empty, the
+  // batches' joins of `unnest` arrays with command_results and events became sequential scans
+  // that grew with the tables (bench:ws, realistic shape: 2.6 ms per statement, ack p50 11 ms
+  // instead of 6). Planning these short statements costs no throughput we could measure
+  // (bench:append at 1, 8 and 32 writers within run-to-run noise).
+  const connection = {
+    search_path: schema,
+    application_name: 'eventchat',
+    plan_cache_mode: 'force_custom_plan',
+  }
   // A request waits at most this long for a connection while the server is away (then 503).
   const connect_timeout = 5
   // postgres.js waits 3^n / 100 s (up to 20 s) before reconnecting after the n-th failure and
