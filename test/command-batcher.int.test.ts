@@ -355,7 +355,7 @@ describe('command batcher', () => {
           expect(await readModelsOf(batched, ids)).toEqual(await readModelsOf(sequential, ids))
         },
       ),
-      { numRuns: 30 },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 30) },
     )
     expect(appended).toBeGreaterThan(0)
     expect(rejected).toBeGreaterThan(0)
