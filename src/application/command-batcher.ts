@@ -108,8 +108,9 @@ type StreamWork = {
  * arriving at an idle process starts a batch at once (no timer).
  *
  * Outcomes, each settled only after the commit: a domain rejection fails its own command only;
- * a conversation another process moved meanwhile has just its commands decided again (503
- * after MAX_CONFLICTS); a database error fails every command of the batch (or retries the whole
+ * a conversation another process moved meanwhile rolls the batch back and every command of it
+ * is decided again, those of that conversation counting a conflict (503 after MAX_CONFLICTS);
+ * a database error fails every command of the batch (or retries the whole
  * batch when it is transient) and, being one transaction, leaves nothing of it behind.
  */
 export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
