@@ -151,7 +151,9 @@ const userStateOps = [
     }),
   },
   {
-    weight: 2,
+    // only `hidden: true` for a user still visible makes a row: at weight 2 (about 4 such ops in
+    // 1,200) the history had none in about one run in fifty, and the coverage check below failed
+    weight: 8,
     arbitrary: fc.record({
       op: fc.constant('presence' as const),
       actor: user,
