@@ -10,11 +10,7 @@ import {
 } from '../domain/conversation.ts'
 import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
-import {
-  type AppendedEvent,
-  type StreamAppend,
-  startBatchAppend,
-} from '../eventstore/batch-append.ts'
+import { type StreamAppend, startBatchAppend } from '../eventstore/batch-append.ts'
 import type { EventMetadata } from '../eventstore/event-store.ts'
 import { validateNewEvent } from '../eventstore/sealed-event.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
@@ -191,7 +187,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
     // busy conversation shared by processes cannot starve one of them.
     const locked = batch.some((p) => p.conflicts > 0)
     let planned: PlannedBatch
-    let written: WrittenBatch = { recorded: new Map() }
+    let written: WrittenBatch = { recorded: new Map(), all: [] }
     try {
       if (locked) {
         ;({ planned, written } = await writer.begin(async (tx) => {
@@ -226,8 +222,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
       }
       return again
     }
-    const { recorded } = written
-    const all = [...recorded.values()].flat().sort((a, b) => a.position - b.position)
+    const { recorded, all } = written
     if (all.length > 0) deps.onAppended?.(all)
     const answers = new Map<Pending, CommandOutcome>()
     for (const p of batch) settle(p, planned.plans.get(p)!, recorded, answers)
@@ -298,6 +293,8 @@ type PlannedBatch = {
 type WrittenBatch = {
   /** Per conversation written, its events in version order. */
   recorded: Map<string, RecordedEvent[]>
+  /** All of them, in log order. */
+  all: RecordedEvent[]
 }
 
 /** Decides every command of the batch in arrival order (pure: no I/O). */
@@ -359,12 +356,14 @@ async function writeBatch(
   // failure of the lock fails the statements that follow it too.
   const locked = options.lock ? takeAppendLock(tx) : Promise.resolve()
   const { sealed, appending } = startBatchAppend(tx, planned.appends, conversationLog.registry)
-  // every event as it lands, in log order (positions follow the order of the appends)
+  // every event as it lands: per conversation, and all in log order (positions follow the
+  // order of the appends)
   const events = new Map<string, RecordedEvent[]>()
-  const bySeal = new Map<AppendedEvent, RecordedEvent>()
+  const all: RecordedEvent[] = []
   for (const at of sealed) {
     const w = planned.streams.get(at.streamId)!
     const list = events.get(at.streamId) ?? []
+    events.set(at.streamId, list)
     const i = list.length
     const event = {
       ...w.events[i]!,
@@ -373,10 +372,8 @@ async function writeBatch(
       erased: false,
     } as RecordedEvent
     list.push(event)
-    events.set(at.streamId, list)
-    bySeal.set(at, event)
+    all.push(event)
   }
-  const all = sealed.map((at) => bySeal.get(at)!)
   const results: CommandResultRow[] = []
   for (const [p, plan] of planned.plans) {
     if (plan.kind !== 'append' || p.clientId === null) continue
@@ -409,20 +406,16 @@ async function writeBatch(
     throw new StreamsMovedError(result.conflicts)
   }
   await written
-  // the positions and transaction id the append answered
-  const recorded = new Map<string, RecordedEvent[]>()
+  // every conversation landed (a conflict threw above): the positions and transaction id the
+  // append answered
   for (const [streamId, landed] of result.appended) {
-    recorded.set(
-      streamId,
-      landed.map((at, i) => {
-        const event = events.get(streamId)![i]!
-        event.position = at.position
-        event.transactionId = at.transactionId
-        return event
-      }),
-    )
+    const list = events.get(streamId)!
+    landed.forEach((at, i) => {
+      list[i]!.position = at.position
+      list[i]!.transactionId = at.transactionId
+    })
   }
-  return { recorded }
+  return { recorded: events, all }
 }
 
 /** Conversations another process moved since the batch read them: the batch was rolled back. */
