@@ -471,6 +471,9 @@ describe('a keeper fed by a reader of the log', () => {
         timeout: 30_000,
         interval: 20,
       })
+      // the head is visible as soon as the turn's transaction commits; the keeper counts what it
+      // added only when that commit's answer reaches it, so the counts are read once it is idle
+      await keeper.idle()
       expect(keeper.counts).toEqual({ read: 120, fed: 230 })
       expect(toBase64(await rootAt(db.sql, 350))).toBe(toBase64(mth(await logLeaves(db.sql))))
     } finally {
