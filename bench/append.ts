@@ -24,8 +24,7 @@ import { loadConfig } from '../src/config.ts'
 import { conversationLog } from '../src/conversation-log.ts'
 import type { SendMessage } from '../src/domain/commands.ts'
 import { directConversationId, newId } from '../src/domain/conversation-id.ts'
-import type { Database } from '../src/eventstore/database.ts'
-import { PostgresSignals } from '../src/eventstore/signals.ts'
+import { openDatabase } from '../src/eventstore/database.ts'
 import type { Sql } from '../src/eventstore/sql.ts'
 import { createLogger } from '../src/logger.ts'
 import { applyProjections, projections } from '../src/projections/index.ts'
@@ -61,35 +60,6 @@ type WaitProfile = Record<string, number>
 const quiet = () => {}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const log = (msg: string) => console.error(`[bench:append] ${msg}`)
-
-/** Like `openDatabase` on PostgreSQL, with an application name the wait sampler can find. */
-function openBenchDatabase(max: number, writers: number): Database {
-  const options = {
-    onnotice: quiet,
-    connection: { search_path: SCHEMA, application_name: APP_NAME },
-    idle_timeout: 60,
-  }
-  const sql = postgres(DATABASE_URL, { ...options, max: max - writers }) as unknown as Sql
-  // as openDatabase: connections of their own for the batcher's transactions
-  const writer = postgres(DATABASE_URL, { ...options, max: writers }) as unknown as Sql
-  const signals = new PostgresSignals(sql, SCHEMA)
-  return {
-    sql,
-    writer,
-    writers,
-    pools: [
-      { pool: 'read', size: max - writers },
-      { pool: 'write', size: writers },
-    ],
-    mode: 'postgres',
-    schema: SCHEMA,
-    signals,
-    async close() {
-      await signals.close()
-      await Promise.all([sql.end({ timeout: 5 }), writer.end({ timeout: 5 })])
-    },
-  }
-}
 
 type Execute = Services['execute']
 
@@ -425,7 +395,14 @@ async function main() {
     JWT_SECRET: 'bench-append-secret-bench-append-secret',
     LOG_LEVEL: 'silent',
   })
-  const db = openBenchDatabase(POOL_SIZE, config.COMMAND_BATCHES_IN_FLIGHT)
+  // the server's own pools and connection settings, named for the wait sampler
+  const db = await openDatabase({
+    url: DATABASE_URL,
+    schema: SCHEMA,
+    max: POOL_SIZE,
+    writers: config.COMMAND_BATCHES_IN_FLIGHT,
+    applicationName: APP_NAME,
+  })
   // createServices applies the migrations (migrate()) and gives the real `execute`.
   const services = await createServices(config, createLogger('silent'), { db })
 

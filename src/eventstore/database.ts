@@ -16,6 +16,8 @@ export type DatabaseOptions = {
   writers?: number
   /** A read replica (streaming standby) for queries: DATABASE_READ_URL. */
   readUrl?: string
+  /** `application_name` of every connection (benchmarks find their sessions by it). */
+  applicationName?: string
 }
 
 export type Database = {
@@ -61,7 +63,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   // (bench:append at 1, 8 and 32 writers within run-to-run noise).
   const connection = {
     search_path: schema,
-    application_name: 'eventchat',
+    application_name: options.applicationName ?? 'eventchat',
     plan_cache_mode: 'force_custom_plan',
   }
   // A request waits at most this long for a connection while the server is away (then 503).
