@@ -55,12 +55,13 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   const schema = options.schema ?? 'public'
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(schema)) throw new Error(`invalid schema name ${schema}`)
   // Every statement planned for its own parameters. postgres.js prepares every statement, and
-  // PostgreSQL switches a prepared statement to a generic plan after five runs and keeps it for
-  // the connection's life: planned while the tables of a new deployment were still empty, the
-  // batches' joins of `unnest` arrays with command_results and events became sequential scans
-  // that grew with the tables (bench:ws, realistic shape: 2.6 ms per statement, ack p50 11 ms
-  // instead of 6). Planning these short statements costs no throughput we could measure
-  // (bench:append at 1, 8 and 32 writers within run-to-run noise).
+  // PostgreSQL switches a prepared statement to a generic plan after five runs and keeps it
+  // until the tables' statistics change: planned while the tables of a new deployment were
+  // still empty, the batches' joins of `unnest` arrays with command_results and events became
+  // sequential scans that grew with the tables until autoanalyze caught up (bench:ws, realistic
+  // shape: 2.6 ms per statement, ack p50 11 ms instead of 6). The price: planning is about a
+  // third of a one-writer batch's server time (pg_stat_statements); probes at 8 and 32 writers
+  // showed no throughput difference within their noise (bench/RESULTS.md, Append).
   const connection = {
     search_path: schema,
     application_name: options.applicationName ?? 'eventchat',
