@@ -60,8 +60,10 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   // still empty, the batches' joins of `unnest` arrays with command_results and events became
   // sequential scans that grew with the tables until autoanalyze caught up (bench:ws, realistic
   // shape: 2.6 ms per statement, ack p50 11 ms instead of 6). The price: planning is about a
-  // third of a one-writer batch's server time (pg_stat_statements); probes at 8 and 32 writers
-  // showed no throughput difference within their noise (bench/RESULTS.md, Append).
+  // third of a one-writer batch's server time (pg_stat_statements); bench:append with `auto`
+  // was about a quarter faster at one writer, and at 8 writers faster in one run of two
+  // (bench/RESULTS.md, Append, 2026-12-01). Switching back needs plans that stay right on
+  // empty tables first.
   const connection = {
     search_path: schema,
     application_name: options.applicationName ?? 'eventchat',
