@@ -173,6 +173,27 @@ describe('SDK: real-time client', () => {
     )
   })
 
+  it('reconnect() does not wait for a closing handshake that never finishes', async () => {
+    const alice = uniqueUser('alice')
+    const bob = uniqueUser('bob')
+    // a socket whose close frame is lost, as when the network has gone: no close event ever comes
+    class SilentCloseWebSocket extends TrackedWebSocket {
+      override close(): void {}
+    }
+    const b = realtime(bob, { WebSocket: SilentCloseWebSocket as unknown as WebSocketConstructor })
+    await b.once('ready')
+    const first = TrackedWebSocket.all.at(-1)!
+    const got = inbox(b)
+    const back = b.once('ready')
+    b.reconnect()
+    await back
+    const second = TrackedWebSocket.all.at(-1)!
+    expect(second).not.toBe(first)
+    await rt.server.restSend(alice, { receiverId: bob, content: 'on the new socket' })
+    await expect.poll(() => got.map((m) => m.content)).toEqual(['on the new socket'])
+    first.terminate()
+  })
+
   it('asks the refresh hook for a new token when the server closes with 4001', async () => {
     const alice = uniqueUser('alice')
     const bob = uniqueUser('bob')

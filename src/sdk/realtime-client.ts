@@ -236,7 +236,7 @@ export class RealtimeClient {
   /** Drops the socket and reconnects at once (resuming), e.g. after a network change. */
   reconnect(): void {
     this.attempt = 0
-    if (this.ws) this.ws.close(OFFLINE_CODE, 'reconnect')
+    if (this.ws) this.drop(OFFLINE_CODE, 'reconnect')
     else void this.open()
   }
 
@@ -325,6 +325,26 @@ export class RealtimeClient {
     ws.onclose = (event) => {
       if (this.ws === ws) this.onClose(event.code, event.reason)
     }
+  }
+
+  /**
+   * Lets go of the socket at once instead of waiting for its `close` event: with the network gone
+   * the closing handshake cannot finish, and a browser waits for it (Chromium up to a minute)
+   * before it fires `close`. Frames still arriving on the old socket are ignored; the next one
+   * resumes from the last position received.
+   */
+  private drop(code: number, reason: string): void {
+    const ws = this.ws
+    if (!ws) return
+    ws.onopen = null
+    ws.onmessage = null
+    ws.onclose = null
+    try {
+      ws.close(code, reason)
+    } catch {
+      // already closing or closed: nothing more to do with it
+    }
+    void this.onClose(code, reason)
   }
 
   private onFrame(frame: { type: string; [key: string]: unknown }): void {
@@ -442,7 +462,7 @@ export class RealtimeClient {
       this.online = false
       if (this.retryTimer) clearTimeout(this.retryTimer)
       this.retryTimer = null
-      if (this.ws) this.ws.close(OFFLINE_CODE, 'offline')
+      if (this.ws) this.drop(OFFLINE_CODE, 'offline')
       else this.emit('status', { state: 'offline' })
     }
     const online = () => {
