@@ -12,6 +12,7 @@ import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
 import { type StreamAppend, startBatchAppend } from '../eventstore/batch-append.ts'
 import type { EventMetadata } from '../eventstore/event-store.ts'
+import { replanEvery } from '../eventstore/replan.ts'
 import { validateNewEvent } from '../eventstore/sealed-event.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
 import type { Logger } from '../logger.ts'
@@ -40,6 +41,13 @@ import {
 export const MAX_CONFLICTS = 10
 /** How often a whole batch is retried after a transient database error (deadlock, id race). */
 export const MAX_BATCH_RETRIES = 5
+
+/**
+ * The writer connections' plans are made again every this many batches (replan.ts): tables
+ * grow by at most this many batches' rows under one plan. Each time costs one round trip and one
+ * planning of each statement, nothing against the planning saved in between.
+ */
+const REPLAN_EVERY_BATCHES = 500
 
 export type CommandBatcherDeps = {
   /** Reads the decision state before each batch (outside its transaction). */
@@ -119,6 +127,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
   const writer = deps.writer ?? deps.sql
   const maxBatchSize = Math.max(1, deps.maxBatchSize)
   const maxInFlight = Math.max(1, deps.maxInFlight ?? 1)
+  const replan = replanEvery(REPLAN_EVERY_BATCHES)
 
   const keyOf = (p: Pending) =>
     p.clientId === null ? null : clientKey(p.options.actorId, p.clientId)
@@ -191,6 +200,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
     try {
       if (locked) {
         ;({ planned, written } = await writer.begin(async (tx) => {
+          await replan(tx)
           // an appender of the log: the lock comes before the row locks give it a transaction id
           await takeAppendLock(tx)
           const loaded = await loadBatchDecisionState(tx, wantedFor(batch), { lock: true })
@@ -203,9 +213,10 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
       } else {
         planned = planBatch(batch, await loadBatchDecisionState(deps.sql, wantedFor(batch)))
         if (planned.appends.length > 0) {
-          written = await writer.begin((tx) =>
-            writeBatch(tx, planned, deps.projections, { lock: true }),
-          )
+          written = await writer.begin(async (tx) => {
+            await replan(tx)
+            return writeBatch(tx, planned, deps.projections, { lock: true })
+          })
         }
       }
     } catch (error) {
