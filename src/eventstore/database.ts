@@ -76,9 +76,17 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   const backoff = (retries: number) => Math.min(1, 0.05 * 2 ** retries)
   if (options.url) {
     if (schema !== 'public') {
+      // CREATE SCHEMA IF NOT EXISTS run by two processes at once can fail (a duplicate key in
+      // pg_namespace): processes starting together take turns (the second finds the schema)
       const admin = postgres(options.url, { max: 1, onnotice: quiet })
-      await admin.unsafe(`create schema if not exists ${schema}`)
-      await admin.end()
+      try {
+        await admin.begin(async (tx) => {
+          await tx`select pg_advisory_xact_lock(hashtext('eventchat: create schema'))`
+          await tx.unsafe(`create schema if not exists ${schema}`)
+        })
+      } finally {
+        await admin.end()
+      }
     }
     // A few connections write (one per batch the batcher has in flight), the rest (at least
     // two) read; the log follower has a connection of its own besides (below).
