@@ -12,9 +12,11 @@ import { conversationLog } from '../src/conversation-log.ts'
 import type { ConversationCommand } from '../src/domain/commands.ts'
 import { directConversationId, newId } from '../src/domain/conversation-id.ts'
 import { toApiError } from '../src/edge/api-error.ts'
-import type { Database } from '../src/eventstore/database.ts'
+import { type Database, openDatabase } from '../src/eventstore/database.ts'
+import { migrate } from '../src/eventstore/migrations.ts'
 import { applyProjections } from '../src/projections/index.ts'
 import { captureLogger } from './support/capture-logger.ts'
+import { fanoutDatabase } from './support/fanout-cluster.ts'
 import { createTestDatabase } from './support/test-database.ts'
 
 // Two databases: one fed through the batcher with every command issued at once, the other one
@@ -635,97 +637,112 @@ describe('command batcher', () => {
     const senders = Array.from({ length: 4 }, (_, i) => `${run}-s${i}`)
     const id = `${run}-g`
     const { log, lines } = captureLogger()
-    const [one, two] = [0, 1].map(() =>
+    // two processes: each its own pools on one PostgreSQL (the embedded database has one
+    // connection and one process, so no race; embedded runs use a private PostgreSQL)
+    const pg = await fanoutDatabase()
+    const [first, second] = (await Promise.all(
+      [0, 1].map(() => openDatabase({ url: pg.url, schema: pg.schema, max: 4 })),
+    )) as [Database, Database]
+    await migrate(first.sql)
+    const batched = first
+    const [one, two] = [first, second].map((db) =>
       createCommandBatcher({
-        sql: batched.sql,
-        writer: batched.writer,
+        sql: db.sql,
+        writer: db.writer,
         projections: applyProjections,
         maxBatchSize: 8,
         log,
       }),
     ) as [ReturnType<typeof batcherOn>, ReturnType<typeof batcherOn>]
-    await one.execute(
-      {
-        type: 'StartConversation',
-        conversationId: id,
-        kind: 'group',
-        participantIds: senders.slice(1),
-        title: 'shared',
-      },
-      { actorId: senders[0]!, now: new Date().toISOString() },
-    )
-    // a conversation only `one` writes: its commands share batches with those of the contested
-    // one, and a batch rolled back for the race is written again whole
-    const own = `${run}-own`
-    await one.execute(
-      {
-        type: 'StartConversation',
-        conversationId: own,
-        kind: 'group',
-        participantIds: senders.slice(1),
-        title: 'own',
-      },
-      { actorId: senders[0]!, now: new Date().toISOString() },
-    )
-    const ownSends = (async () => {
-      for (let i = 0; i < 50; i++) {
-        await one.execute(
-          { type: 'SendMessage', conversationId: own, messageId: newId(), content: `own:${i}` },
-          { actorId: senders[1]!, now: new Date().toISOString(), clientCommandId: `own-${i}` },
-        )
+    try {
+      await one.execute(
+        {
+          type: 'StartConversation',
+          conversationId: id,
+          kind: 'group',
+          participantIds: senders.slice(1),
+          title: 'shared',
+        },
+        { actorId: senders[0]!, now: new Date().toISOString() },
+      )
+      // a conversation only `one` writes: its commands share batches with those of the contested
+      // one, and a batch rolled back for the race is written again whole
+      const own = `${run}-own`
+      await one.execute(
+        {
+          type: 'StartConversation',
+          conversationId: own,
+          kind: 'group',
+          participantIds: senders.slice(1),
+          title: 'own',
+        },
+        { actorId: senders[0]!, now: new Date().toISOString() },
+      )
+      const ownSends = (async () => {
+        for (let i = 0; i < 50; i++) {
+          await one.execute(
+            { type: 'SendMessage', conversationId: own, messageId: newId(), content: `own:${i}` },
+            { actorId: senders[1]!, now: new Date().toISOString(), clientCommandId: `own-${i}` },
+          )
+        }
+      })()
+      await Promise.all(
+        senders.flatMap((s) =>
+          [one, two].map(async (batcher, b) => {
+            for (let i = 0; i < 25; i++) {
+              await batcher.execute(
+                {
+                  type: 'SendMessage',
+                  conversationId: id,
+                  messageId: newId(),
+                  content: `${s}/${b}:${i}`,
+                },
+                { actorId: s, now: new Date().toISOString(), clientCommandId: `${b}-${i}` },
+              )
+            }
+          }),
+        ),
+      )
+      const contents = (await conversationLog.readStream(batched.sql, id))
+        .filter((e) => e.type === 'MessageSent')
+        .map((e) => (e.data as { content: string }).content)
+      expect(contents).toHaveLength(200)
+      for (const s of senders) {
+        for (const b of [0, 1]) {
+          expect(contents.filter((c) => c.startsWith(`${s}/${b}:`))).toEqual(
+            Array.from({ length: 25 }, (_, i) => `${s}/${b}:${i}`),
+          )
+        }
       }
-    })()
-    await Promise.all(
-      senders.flatMap((s) =>
-        [one, two].map(async (batcher, b) => {
-          for (let i = 0; i < 25; i++) {
-            await batcher.execute(
-              {
-                type: 'SendMessage',
-                conversationId: id,
-                messageId: newId(),
-                content: `${s}/${b}:${i}`,
-              },
-              { actorId: s, now: new Date().toISOString(), clientCommandId: `${b}-${i}` },
-            )
-          }
-        }),
-      ),
-    )
-    const contents = (await conversationLog.readStream(batched.sql, id))
-      .filter((e) => e.type === 'MessageSent')
-      .map((e) => (e.data as { content: string }).content)
-    expect(contents).toHaveLength(200)
-    for (const s of senders) {
-      for (const b of [0, 1]) {
-        expect(contents.filter((c) => c.startsWith(`${s}/${b}:`))).toEqual(
-          Array.from({ length: 25 }, (_, i) => `${s}/${b}:${i}`),
-        )
-      }
+      await ownSends
+      const ownContents = (await conversationLog.readStream(batched.sql, own))
+        .filter((e) => e.type === 'MessageSent')
+        .map((e) => (e.data as { content: string }).content)
+      expect(ownContents).toEqual(Array.from({ length: 50 }, (_, i) => `own:${i}`))
+      // the read models hold each message once, and every answer its own position
+      const rows = await batched.sql<{ conversation_id: string; n: number }[]>`
+        select conversation_id, count(*)::int as n from messages
+        where conversation_id in (${id}, ${own}) group by conversation_id order by conversation_id`
+      expect(rows).toEqual([
+        { conversation_id: id, n: 200 },
+        { conversation_id: own, n: 50 },
+      ])
+      const stored = await batched.sql<{ ok: boolean }[]>`
+        select (r.result->>'position')::bigint = e.position and e.stream_id = ${own} as ok
+        from command_results r
+        join events e on e.stream_id = ${own} and e.data->>'messageId' = r.result->>'messageId'
+        where r.actor_id = ${senders[1]!} and r.command_id like 'own-%'`
+      expect(stored).toHaveLength(50)
+      expect(stored.every((r) => r.ok)).toBe(true)
+      // the batchers did race (each read a version the other then moved on)
+      expect(lines.filter((l) => l.msg.startsWith('conversations changed')).length).toBeGreaterThan(
+        0,
+      )
+    } finally {
+      await Promise.all([first.close(), second.close()])
+      await pg.close()
     }
-    await ownSends
-    const ownContents = (await conversationLog.readStream(batched.sql, own))
-      .filter((e) => e.type === 'MessageSent')
-      .map((e) => (e.data as { content: string }).content)
-    expect(ownContents).toEqual(Array.from({ length: 50 }, (_, i) => `own:${i}`))
-    // the read models hold each message once, and every answer its own position
-    const rows = await batched.sql<{ conversation_id: string; n: number }[]>`
-      select conversation_id, count(*)::int as n from messages
-      where conversation_id in (${id}, ${own}) group by conversation_id order by conversation_id`
-    expect(rows).toEqual([
-      { conversation_id: id, n: 200 },
-      { conversation_id: own, n: 50 },
-    ])
-    const stored = await batched.sql<{ ok: boolean }[]>`
-      select (r.result->>'position')::bigint = e.position and e.stream_id = ${own} as ok
-      from command_results r
-      join events e on e.stream_id = ${own} and e.data->>'messageId' = r.result->>'messageId'
-      where r.actor_id = ${senders[1]!} and r.command_id like 'own-%'`
-    expect(stored).toHaveLength(50)
-    expect(stored.every((r) => r.ok)).toBe(true)
-    // the batchers did race (each read a version the other then moved on)
-    expect(lines.filter((l) => l.msg.startsWith('conversations changed')).length).toBeGreaterThan(0)
-  })
+  }, 60_000)
 
   it('answers 503 contention (Retry-After) only when a conversation cannot make progress', async () => {
     const run = crypto.randomUUID().slice(0, 8).replaceAll('-', '')
