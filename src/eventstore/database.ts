@@ -54,21 +54,21 @@ const quiet = () => {}
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   const schema = options.schema ?? 'public'
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(schema)) throw new Error(`invalid schema name ${schema}`)
-  // Reads: every statement planned for its own parameters. postgres.js prepares every
-  // statement, and PostgreSQL switches a prepared statement to a generic plan after five runs;
-  // a history page's cursor and limit are planned better each time (bench:http).
+  // Every statement planned for its own parameters. postgres.js prepares every statement, and
+  // PostgreSQL switches a prepared statement to a generic plan after five runs and keeps it
+  // until the tables' statistics change: planned while the tables of a new deployment were
+  // still empty, the batches' lookups became sequential scans that grew with the tables until
+  // autoanalyze caught up (bench:ws, realistic shape: 2.6 ms per statement, ack p50 11 ms
+  // instead of 6). The price: planning is about a third of a one-writer batch's server time.
+  // Reused plans on the writer connections, made again every 500 batches, were tried
+  // (bench/RESULTS.md, Append and WebSocket, 2026-12-01): bench:append gained a third at one
+  // writer, but bench:ws's realistic shape, which starts on empty tables and writes large
+  // batches when it falls behind, had twice the p99 (3.7–4.0 s against 2.0 s on that machine).
   const connection = {
     search_path: schema,
     application_name: options.applicationName ?? 'eventchat',
     plan_cache_mode: 'force_custom_plan',
   }
-  // Writes: plans reused (`auto`). Planning was about a third of a one-writer batch's server
-  // time (pg_stat_statements); bench:append with reused plans was about a quarter faster at
-  // one writer (bench/RESULTS.md, Append, 2026-12-01). A reused plan lasts until the tables'
-  // statistics change, so one made while the tables of a new deployment were still empty kept
-  // scanning them whole as they grew (bench:ws, realistic shape: 2.6 ms per statement): the
-  // batcher re-plans its connection every few hundred batches (replan.ts).
-  const writerConnection = { ...connection, plan_cache_mode: 'auto' }
   // A request waits at most this long for a connection while the server is away (then 503).
   const connect_timeout = 5
   // postgres.js waits 3^n / 100 s (up to 20 s) before reconnecting after the n-th failure and
@@ -103,7 +103,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
     const writer = postgres(options.url, {
       max: writers,
       onnotice: quiet,
-      connection: writerConnection,
+      connection,
       idle_timeout: 60,
       connect_timeout,
       backoff,
@@ -155,8 +155,8 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   const embedded = await startEmbeddedPostgres(options.dataDir ?? './data', schema)
   // PGlite serves one connection: its multiplexer breaks concurrent transactions
   // ("portal does not exist") and does not carry LISTEN/NOTIFY. So: max 1, signals in memory.
-  // It also ignores startup parameters (the schema is set in startEmbeddedPostgres): its one
-  // connection reuses plans, for reads too, and the batcher's re-planning keeps them fresh.
+  // It also ignores startup parameters: the schema and plan_cache_mode are set in
+  // startEmbeddedPostgres.
   const sql = postgres(embedded.url, {
     max: 1,
     onnotice: quiet,

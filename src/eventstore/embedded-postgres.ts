@@ -18,8 +18,12 @@ export async function startEmbeddedPostgres(dataDir: string, schema: string) {
     throw error
   })
   // PGlite is one backend session shared by every socket and ignores startup parameters, so
-  // the schema is chosen here, once, for the whole session.
-  await db.exec(`create schema if not exists ${schema}; set search_path to ${schema}`)
+  // the schema and the planning of every statement for its own parameters (see database.ts)
+  // are set here, once, for the whole session.
+  await db.exec(
+    `create schema if not exists ${schema}; set search_path to ${schema};
+     set plan_cache_mode = force_custom_plan`,
+  )
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 })
   await server.start()
   const url = `postgres://postgres@${server.getServerConn()}/postgres`
