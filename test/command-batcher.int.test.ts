@@ -644,7 +644,6 @@ describe('command batcher', () => {
       [0, 1].map(() => openDatabase({ url: pg.url, schema: pg.schema, max: 4 })),
     )) as [Database, Database]
     await migrate(first.sql)
-    const batched = first
     const [one, two] = [first, second].map((db) =>
       createCommandBatcher({
         sql: db.sql,
@@ -703,7 +702,7 @@ describe('command batcher', () => {
           }),
         ),
       )
-      const contents = (await conversationLog.readStream(batched.sql, id))
+      const contents = (await conversationLog.readStream(first.sql, id))
         .filter((e) => e.type === 'MessageSent')
         .map((e) => (e.data as { content: string }).content)
       expect(contents).toHaveLength(200)
@@ -715,19 +714,19 @@ describe('command batcher', () => {
         }
       }
       await ownSends
-      const ownContents = (await conversationLog.readStream(batched.sql, own))
+      const ownContents = (await conversationLog.readStream(first.sql, own))
         .filter((e) => e.type === 'MessageSent')
         .map((e) => (e.data as { content: string }).content)
       expect(ownContents).toEqual(Array.from({ length: 50 }, (_, i) => `own:${i}`))
       // the read models hold each message once, and every answer its own position
-      const rows = await batched.sql<{ conversation_id: string; n: number }[]>`
+      const rows = await first.sql<{ conversation_id: string; n: number }[]>`
         select conversation_id, count(*)::int as n from messages
         where conversation_id in (${id}, ${own}) group by conversation_id order by conversation_id`
       expect(rows).toEqual([
         { conversation_id: id, n: 200 },
         { conversation_id: own, n: 50 },
       ])
-      const stored = await batched.sql<{ ok: boolean }[]>`
+      const stored = await first.sql<{ ok: boolean }[]>`
         select (r.result->>'position')::bigint = e.position and e.stream_id = ${own} as ok
         from command_results r
         join events e on e.stream_id = ${own} and e.data->>'messageId' = r.result->>'messageId'

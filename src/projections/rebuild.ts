@@ -105,26 +105,27 @@ export async function rebuildProjections(
 }
 
 /**
- * GIN indexes of these tables kept without a pending list (`fastupdate = off`, so that no
- * insert of the live write path stops to merge one) take one for the rebuild: the bulk load
- * then indexes rows in sorted batches instead of one by one (without it, the full-text index
- * made a rebuild of 200,000 events take 25.5 s instead of 17). Undone in the same transaction.
+ * GIN indexes of these tables (names as `::regclass` reads them, qualified or not) kept
+ * without a pending list (`fastupdate = off`, so that no insert of the live write path stops
+ * to merge one) take one for a bulk load: rows are then indexed in sorted batches instead of
+ * one by one (without it, the full-text index made a rebuild of 200,000 events take 25.5 s
+ * instead of 17). Returns the indexes switched, qualified and quoted as needed.
  */
-async function withPendingLists(tx: Tx, tables: string[]): Promise<string[]> {
+export async function withPendingLists(tx: Tx, tables: string[]): Promise<string[]> {
   const rows = await tx<{ name: string }[]>`
-    select c.relname as name
+    select i.indexrelid::regclass::text as name
     from pg_index i join pg_class c on c.oid = i.indexrelid
     where i.indrelid = any(${tables}::text[]::regclass[])
       and c.reloptions @> array['fastupdate=off']`
   const names = rows.map((r) => r.name)
-  for (const name of names) await tx.unsafe(`alter index ${quoteIdent(name)} set (fastupdate = on)`)
+  for (const name of names) await tx.unsafe(`alter index ${name} set (fastupdate = on)`)
   return names
 }
 
 /** Turns the pending lists off again and merges what they hold into their indexes. */
 async function withoutPendingLists(tx: Tx, names: string[]): Promise<void> {
   for (const name of names) {
-    await tx.unsafe(`alter index ${quoteIdent(name)} set (fastupdate = off)`)
+    await tx.unsafe(`alter index ${name} set (fastupdate = off)`)
     await tx`select gin_clean_pending_list(${name}::regclass)`
   }
 }

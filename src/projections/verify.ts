@@ -8,6 +8,7 @@ import {
   REPLAY_BATCH_SIZE,
   readLogForReplay,
   replayLog,
+  withPendingLists,
 } from './rebuild.ts'
 
 export type ProjectionDifference = {
@@ -61,13 +62,11 @@ async function createScratchTables(tx: Tx, live: string, scratch: string, tables
     await tx.unsafe(`create table ${scratch}.${t} (like ${live}.${t} including all)`)
   }
   // the copies are filled in bulk and dropped: their GIN indexes take the pending list back
-  // that the live ones go without (see rebuild.ts)
-  const noPendingList = await tx<{ name: string }[]>`
-    select relname as name from pg_class
-    where relnamespace = ${scratch}::regnamespace and reloptions @> array['fastupdate=off']`
-  for (const { name } of noPendingList) {
-    await tx.unsafe(`alter index ${scratch}.${quoteIdent(name)} set (fastupdate = on)`)
-  }
+  // that the live ones go without
+  await withPendingLists(
+    tx,
+    tables.map((name) => `${scratch}.${quoteIdent(name)}`),
+  )
 }
 
 const keyObject = (alias: string, key: string[]) =>
