@@ -61,7 +61,9 @@ const ORPHAN_SWEEP_EVERY = 12
  * each change is written (coalesced: one statement for all changes waiting) and then sent by
  * NOTIFY. Every process heartbeats its `presence_processes` row and sweeps the rows of those
  * that stopped (3 heartbeats late), announcing them gone. After (re)subscribing, a process
- * reads the table again, since notifications sent meanwhile are lost.
+ * reads the table again, since notifications sent meanwhile are lost. Every write of
+ * `presence_last_seen` takes its rows in user id order: processes sharing users (one person on
+ * two devices) write the same rows at once, and rows locked in different orders deadlock.
  */
 export class PostgresPresenceTransport implements PresenceTransport {
   private feed: PresenceFeed | null = null
@@ -109,17 +111,23 @@ export class PostgresPresenceTransport implements PresenceTransport {
     return new Map(rows.map((r) => [r.user_id, r.last_seen_at.toISOString()]))
   }
 
+  /** Resolves once no change is being written (those that failed wait for the next heartbeat). */
+  async settled() {
+    while (this.flushing) await this.flushing
+  }
+
   /** A clean stop: this process's rows go, and the others hear it is gone at once. */
   async stop() {
     if (this.timer) clearInterval(this.timer)
     this.unsubscribe?.()
-    await this.flushing
+    await this.settled()
     const { sql, processId } = this.options
     try {
       await sql`
         with p as (delete from presence_processes where process_id = ${processId}),
         s as (delete from presence_sockets where process_id = ${processId} returning user_id)
-        insert into presence_last_seen (user_id, last_seen_at) select user_id, now() from s
+        insert into presence_last_seen (user_id, last_seen_at)
+        select user_id, now() from s order by user_id
         on conflict (user_id) do update
           set last_seen_at = greatest(presence_last_seen.last_seen_at, excluded.last_seen_at)`
       await this.publish([{ p: processId, gone: true, t: new Date().toISOString() }])
@@ -170,7 +178,7 @@ export class PostgresPresenceTransport implements PresenceTransport {
           where process_id = ${processId} and user_id = any(${off}::text[])
         )
         insert into presence_last_seen (user_id, last_seen_at)
-        select * from unnest(${off}::text[], ${offAt}::timestamptz[])
+        select u, t from unnest(${off}::text[], ${offAt}::timestamptz[]) as x(u, t) order by u
         on conflict (user_id) do update
           set last_seen_at = greatest(presence_last_seen.last_seen_at, excluded.last_seen_at)`
       await this.publish(entries)
@@ -282,7 +290,7 @@ export class PostgresPresenceTransport implements PresenceTransport {
         select u, max(t) from unnest(
           ${sockets.map((s) => s.user_id)}::text[],
           ${sockets.map((s) => at(s.process_id))}::timestamptz[]
-        ) as x(u, t) group by u
+        ) as x(u, t) group by u order by u
         on conflict (user_id) do update
           set last_seen_at = greatest(presence_last_seen.last_seen_at, excluded.last_seen_at)`
     }
