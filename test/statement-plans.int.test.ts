@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Database } from '../src/eventstore/database.ts'
-import type { Sql } from '../src/eventstore/sql.ts'
+import {
+  planStatementsFor,
+  REUSED_PLANS_MAX_ROWS,
+  replanEvery,
+} from '../src/eventstore/plan-reuse.ts'
+import type { Sql, Tx } from '../src/eventstore/sql.ts'
 import { createTestDatabase } from './support/test-database.ts'
 
 let db: Database
@@ -14,8 +19,9 @@ afterAll(async () => {
 })
 
 /** One lookup by key in a transaction, and how that lookup read the table. */
-function lookup(pool: Sql, table: string) {
+function lookup(pool: Sql, table: string, setUp: (tx: Tx) => Promise<unknown> = async () => {}) {
   return pool.begin(async (tx) => {
+    await setUp(tx)
     // the transaction's counts, which may include earlier transactions' not yet reported
     const counts = async () => {
       const [row] = await tx<{ seq: number; idx: number }[]>`
@@ -52,5 +58,34 @@ describe('statement plans', () => {
       expect({ pool: name, seq: grown.seq }).toEqual({ pool: name, seq: 0 })
       expect(grown.idx).toBeGreaterThan(0)
     }
+  })
+
+  it('a batch of a few rows reuses plans, made again every so many batches; a large batch plans its own', async () => {
+    // as the command batcher's transactions on the writer connections
+    const writer = db.writer ?? db.sql
+    await db.sql`create table plan_probe_batch (k int primary key, v text)
+      with (autovacuum_enabled = false)`
+    await db.sql`analyze plan_probe_batch`
+    const replan = replanEvery(10)
+    const small = (tx: Tx) => Promise.all([planStatementsFor(tx, 3), replan(tx)])
+    // six runs on the empty table: from the sixth, PostgreSQL may reuse a plan made for it
+    for (let i = 0; i < 6; i++) await lookup(writer, 'plan_probe_batch', small)
+    await db.sql`insert into plan_probe_batch select i, 'v' || i from generate_series(1, 100000) as i`
+
+    // the plan made for the empty table still scans it whole: the price of reusing plans
+    expect(await lookup(writer, 'plan_probe_batch', small)).toEqual({ seq: 1, idx: 0 }) // 7th
+    // a large batch is planned for its parameters and the table as it is, even now
+    const large = await lookup(writer, 'plan_probe_batch', (tx) =>
+      planStatementsFor(tx, REUSED_PLANS_MAX_ROWS + 1),
+    )
+    expect(large.seq).toBe(0)
+    expect(large.idx).toBeGreaterThan(0)
+    await lookup(writer, 'plan_probe_batch', small) // 8th
+    await lookup(writer, 'plan_probe_batch', small) // 9th
+    // the 10th small batch drops the connection's plans first: the lookup uses the index
+    const fresh = await lookup(writer, 'plan_probe_batch', small)
+    expect(fresh.seq).toBe(0)
+    expect(fresh.idx).toBeGreaterThan(0)
+    expect((await lookup(writer, 'plan_probe_batch', small)).seq).toBe(0)
   })
 })

@@ -12,6 +12,7 @@ import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
 import { type StreamAppend, startBatchAppend } from '../eventstore/batch-append.ts'
 import type { EventMetadata } from '../eventstore/event-store.ts'
+import { planStatementsFor, replanEvery } from '../eventstore/plan-reuse.ts'
 import { validateNewEvent } from '../eventstore/sealed-event.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
 import type { Logger } from '../logger.ts'
@@ -41,10 +42,17 @@ export const MAX_CONFLICTS = 10
 /** How often a whole batch is retried after a transient database error (deadlock, id race). */
 export const MAX_BATCH_RETRIES = 5
 
+/**
+ * The writer connections' reused plans are made again every this many batches (plan-reuse.ts):
+ * tables grow by at most this many batches' rows under one plan. Each time costs one planning
+ * of each statement, nothing against the planning saved in between.
+ */
+const REPLAN_EVERY_BATCHES = 500
+
 export type CommandBatcherDeps = {
-  /** Reads the decision state before each batch (outside its transaction). */
+  /** The database; the batches' transactions run on `writer` when given. */
   sql: Sql
-  /** Runs the batch transactions (at most `maxInFlight` at once); `sql` when absent. */
+  /** Runs the batch transactions, each with its decision read (at most `maxInFlight` at once). */
   writer?: Sql
   projections?: InlineProjection
   /** Called after each commit that appended events, with all of them in log order. */
@@ -119,6 +127,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
   const writer = deps.writer ?? deps.sql
   const maxBatchSize = Math.max(1, deps.maxBatchSize)
   const maxInFlight = Math.max(1, deps.maxInFlight ?? 1)
+  const replan = replanEvery(REPLAN_EVERY_BATCHES)
 
   const keyOf = (p: Pending) =>
     p.clientId === null ? null : clientKey(p.options.actorId, p.clientId)
@@ -187,27 +196,30 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
     // busy conversation shared by processes cannot starve one of them.
     const locked = batch.some((p) => p.conflicts > 0)
     let planned: PlannedBatch
-    let written: WrittenBatch = { recorded: new Map(), all: [] }
+    let written: WrittenBatch
     try {
-      if (locked) {
-        ;({ planned, written } = await writer.begin(async (tx) => {
-          // an appender of the log: the lock comes before the row locks give it a transaction id
-          await takeAppendLock(tx)
-          const loaded = await loadBatchDecisionState(tx, wantedFor(batch), { lock: true })
-          const planned = planBatch(batch, loaded)
-          return {
-            planned,
-            written: await writeBatch(tx, planned, deps.projections, { lock: false }),
-          }
-        }))
-      } else {
-        planned = planBatch(batch, await loadBatchDecisionState(deps.sql, wantedFor(batch)))
-        if (planned.appends.length > 0) {
-          written = await writer.begin((tx) =>
-            writeBatch(tx, planned, deps.projections, { lock: true }),
-          )
+      // The whole batch is one transaction on a writer connection, the read of what deciding
+      // needs included: the same round trips as reading on the read pool first, and a batch of
+      // a few commands reuses the plans of its statements (plan-reuse.ts). A transaction has no
+      // id before its first write, so the read holds no reader of the log back.
+      ;({ planned, written } = await writer.begin(async (tx) => {
+        const setup = [planStatementsFor(tx, batch.length), replan(tx)]
+        // an appender of the log: the lock comes before the row locks give it a transaction id
+        if (locked) setup.push(takeAppendLock(tx))
+        // sent together; a failed set-up statement fails the read, and is the cause reported
+        const [, loaded] = await Promise.all([
+          Promise.all(setup),
+          loadBatchDecisionState(tx, wantedFor(batch), { lock: locked }),
+        ])
+        const planned = planBatch(batch, loaded)
+        if (planned.appends.length === 0) {
+          return { planned, written: { recorded: new Map(), all: [] } }
         }
-      }
+        return {
+          planned,
+          written: await writeBatch(tx, planned, deps.projections, { lock: !locked }),
+        }
+      }))
     } catch (error) {
       if (error instanceof StreamsMovedError) return decideAgain(batch, new Set(error.streamIds))
       if (!isTransient(error)) {

@@ -60,10 +60,10 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   // still empty, the batches' lookups became sequential scans that grew with the tables until
   // autoanalyze caught up (bench:ws, realistic shape: 2.6 ms per statement, ack p50 11 ms
   // instead of 6). The price: planning is about a third of a one-writer batch's server time.
-  // Reused plans on the writer connections, made again every 500 batches, were tried
-  // (bench/RESULTS.md, Append and WebSocket, 2026-12-01): bench:append gained a third at one
-  // writer, but bench:ws's realistic shape, which starts on empty tables and writes large
-  // batches when it falls behind, had twice the p99 (3.7–4.0 s against 2.0 s on that machine).
+  // Reused plans for every batch on the writer connections were tried (bench/RESULTS.md,
+  // 2026-12-01): bench:ws's realistic shape, which starts on empty tables and writes large
+  // batches when it falls behind, had twice the p99. Only a batch of a few commands reuses
+  // plans, in its own transaction (plan-reuse.ts).
   const connection = {
     search_path: schema,
     application_name: options.applicationName ?? 'eventchat',
