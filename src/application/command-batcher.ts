@@ -12,7 +12,7 @@ import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
 import { type StreamAppend, startBatchAppend } from '../eventstore/batch-append.ts'
 import type { EventMetadata } from '../eventstore/event-store.ts'
-import { planStatementsFor, replanAt } from '../eventstore/plan-reuse.ts'
+import { planStatementsFor, replanEvery } from '../eventstore/plan-reuse.ts'
 import { validateNewEvent } from '../eventstore/sealed-event.ts'
 import type { Sql, Tx } from '../eventstore/sql.ts'
 import type { Logger } from '../logger.ts'
@@ -43,12 +43,10 @@ export const MAX_CONFLICTS = 10
 export const MAX_BATCH_RETRIES = 5
 
 /**
- * The writer connections' reused plans are made again after these batches, then every 500th
- * (plan-reuse.ts): tables grow by at most 500 batches' rows under one plan, and a new
- * deployment's plans follow its tables while they are small. Each time costs one planning of
- * each statement, nothing against the planning saved in between.
+ * The writer connections' reused plans are made again every this many batches (plan-reuse.ts):
+ * tables grow by at most this many batches' rows under one plan. Each time costs one planning
+ * of each statement, nothing against the planning saved in between.
  */
-const REPLAN_EARLY = [8, 16, 32, 64, 128, 256]
 const REPLAN_EVERY_BATCHES = 500
 
 export type CommandBatcherDeps = {
@@ -129,7 +127,7 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
   const writer = deps.writer ?? deps.sql
   const maxBatchSize = Math.max(1, deps.maxBatchSize)
   const maxInFlight = Math.max(1, deps.maxInFlight ?? 1)
-  const replan = replanAt(REPLAN_EARLY, REPLAN_EVERY_BATCHES)
+  const replan = replanEvery(REPLAN_EVERY_BATCHES)
 
   const keyOf = (p: Pending) =>
     p.clientId === null ? null : clientKey(p.options.actorId, p.clientId)
