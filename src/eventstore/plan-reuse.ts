@@ -13,6 +13,8 @@ export const REUSED_PLANS_MAX_ROWS = 16
  * its parameters five times, then a generic plan is kept if it is no dearer); for more, every
  * statement is planned for its parameters, as on every connection outside such transactions
  * (database.ts says why). Planning is about a third of the server time of a one-command batch.
+ * `force_generic_plan` for small batches gained more in bench:append but had bench:ws's
+ * realistic shape (empty tables at the start) at p99 1.8–2.5 s against 0.2–0.4 (RESULTS.md).
  */
 export function planStatementsFor(tx: Tx, rows: number): Promise<unknown> {
   const mode = rows <= REUSED_PLANS_MAX_ROWS ? 'auto' : 'force_custom_plan'
