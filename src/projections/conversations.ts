@@ -132,8 +132,17 @@ export async function getConversationView(
 export type ConversationCursor = { at: string; id: string }
 
 /**
+ * The hour (since 1970, UTC) of a time, as `conversation_members.activity_hour` holds it
+ * (migrations/190_members_activity_by_hour.sql). The list walks that column's index, newest hour
+ * first, and sorts by the exact time within each hour only; ordering by the hour first changes
+ * nothing, the hour being a rounding down of the time.
+ */
+const hourOf = (sql: Queryable, at: string) =>
+  sql`floor(extract(epoch from (${at}::timestamptz - timestamptz '1970-01-01 00:00:00+00')) / 3600)::integer`
+
+/**
  * The conversations the user is in, by last activity, newest first; keyset paging on
- * (last activity, id). Conversations the user left are not listed (they can still be read),
+ * (last activity, id), read through the index of the activity's hour (see `hourOf`). Conversations the user left are not listed (they can still be read),
  * nor those they archived unless `archived` is true.
  */
 export async function listConversations(
@@ -146,8 +155,8 @@ export async function listConversations(
     ${viewSelect(sql)}
     where cm.user_id = ${userId} and cm.left_version is null
       ${options.archived ? sql`` : sql`and not coalesce(cs.archived, false)`}
-      ${cursor ? sql`and (cm.last_activity_at, cm.conversation_id) < (${cursor.at}::timestamptz, ${cursor.id})` : sql``}
-    order by cm.last_activity_at desc, cm.conversation_id desc
+      ${cursor ? sql`and cm.activity_hour <= ${hourOf(sql, cursor.at)} and (cm.last_activity_at, cm.conversation_id) < (${cursor.at}::timestamptz, ${cursor.id})` : sql``}
+    order by cm.activity_hour desc, cm.last_activity_at desc, cm.conversation_id desc
     limit ${limit + 1}`
   const items = rows.slice(0, limit).map(toConversationView)
   const last = rows.length > limit ? rows[limit - 1]! : null

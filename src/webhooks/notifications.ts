@@ -20,7 +20,8 @@ const PREVIEW_CHARS = 140
 /**
  * The recipients of each message who should be notified: members of the conversation when the
  * message was sent (joined at or before its version, not left before it), but the sender, who
- * are away and have not muted it, or are mentioned in it.
+ * are away and have not muted it, or are mentioned in it. A message's recipients come in user id
+ * order (the rows' order on disk changes with every update that cannot stay on its page).
  */
 export async function notificationTargets(
   sql: Queryable,
@@ -38,7 +39,8 @@ export async function notificationTargets(
   }
   const members = await sql<Member[]>`
     select conversation_id, user_id, joined_version, left_version from conversation_members
-    where conversation_id = any(${conversationIds}::text[])`
+    where conversation_id = any(${conversationIds}::text[])
+    order by conversation_id, user_id`
   const byConversation = new Map<string, Member[]>()
   for (const m of members) {
     const list = byConversation.get(m.conversation_id) ?? []
