@@ -9,6 +9,10 @@
 -- no index. The list still comes out in last-activity order: it walks the index by hour, newest
 -- first, and sorts only within each hour (PostgreSQL's incremental sort), stopping at the page's
 -- end (src/projections/conversations.ts).
+--
+-- Adding a stored column rewrites the table once, and commands wait meanwhile: 6.4 s for a
+-- million member rows on the 2-core machine of bench/RESULTS.md (5.3 s the rewrite, 1.1 s the
+-- index). On a large deployment, start the new version in a quiet hour.
 alter table conversation_members
   add column activity_hour integer generated always as (
     floor(extract(epoch from (last_activity_at - timestamptz '1970-01-01 00:00:00+00')) / 3600)::integer
