@@ -142,8 +142,9 @@ const hourOf = (sql: Queryable, at: string) =>
 
 /**
  * The conversations the user is in, by last activity, newest first; keyset paging on
- * (last activity, id), read through the index of the activity's hour (see `hourOf`). Conversations the user left are not listed (they can still be read),
- * nor those they archived unless `archived` is true.
+ * (last activity, id), read through the index of the activity's hour (see `hourOf`).
+ * Conversations the user left are not listed (they can still be read), nor those they archived
+ * unless `archived` is true.
  */
 export async function listConversations(
   sql: Queryable,

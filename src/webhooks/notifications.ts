@@ -21,7 +21,7 @@ const PREVIEW_CHARS = 140
  * The recipients of each message who should be notified: members of the conversation when the
  * message was sent (joined at or before its version, not left before it), but the sender, who
  * are away and have not muted it, or are mentioned in it. A message's recipients come in user id
- * order (the rows' order on disk changes with every update that cannot stay on its page).
+ * order, not in the order of the member rows on disk, which updates change.
  */
 export async function notificationTargets(
   sql: Queryable,
