@@ -132,17 +132,11 @@ export async function getConversationView(
 export type ConversationCursor = { at: string; id: string }
 
 /**
- * The hour (since 1970, UTC) of a time, as `conversation_members.activity_hour` holds it
- * (migrations/190_members_activity_by_hour.sql). The list walks that column's index, newest hour
- * first, and sorts by the exact time within each hour only; ordering by the hour first changes
- * nothing, the hour being a rounding down of the time.
- */
-const hourOf = (sql: Queryable, at: string) =>
-  sql`floor(extract(epoch from (${at}::timestamptz - timestamptz '1970-01-01 00:00:00+00')) / 3600)::integer`
-
-/**
  * The conversations the user is in, by last activity, newest first; keyset paging on
- * (last activity, id), read through the index of the activity's hour (see `hourOf`).
+ * (last activity, id). It is read through the index of `activity_hour`, the hour of the last
+ * activity (SQL `activity_hour_of`, migrations/190_members_activity_by_hour.sql): newest hour
+ * first, sorted by the exact time within each hour only. Ordering by the hour first changes
+ * nothing, the hour being a rounding down of the time.
  * Conversations the user left are not listed (they can still be read), nor those they archived
  * unless `archived` is true.
  */
@@ -156,7 +150,7 @@ export async function listConversations(
     ${viewSelect(sql)}
     where cm.user_id = ${userId} and cm.left_version is null
       ${options.archived ? sql`` : sql`and not coalesce(cs.archived, false)`}
-      ${cursor ? sql`and cm.activity_hour <= ${hourOf(sql, cursor.at)} and (cm.last_activity_at, cm.conversation_id) < (${cursor.at}::timestamptz, ${cursor.id})` : sql``}
+      ${cursor ? sql`and cm.activity_hour <= activity_hour_of(${cursor.at}::timestamptz) and (cm.last_activity_at, cm.conversation_id) < (${cursor.at}::timestamptz, ${cursor.id})` : sql``}
     order by cm.activity_hour desc, cm.last_activity_at desc, cm.conversation_id desc
     limit ${limit + 1}`
   const items = rows.slice(0, limit).map(toConversationView)
