@@ -285,7 +285,22 @@ describe('command batcher', () => {
         fc.option(fc.record({ actor: fc.nat(actors.length - 1), mutedFor: fc.option(fc.nat(40)) })),
         async (raw, cap, withGroups, inFlight, blocker, archiving) => {
           const run = `r${runs++}-${crypto.randomUUID().slice(0, 6)}`
-          const steps = materialize(run, raw, withGroups)
+          // with a block, the blocked user writes to the blocker at least once (the last step):
+          // whether any command meets the block is not left to the random steps
+          const blockedSends: RawStep[] =
+            blocker === null
+              ? []
+              : [
+                  {
+                    kind: 'sendDirect',
+                    actor: blocker === 0 ? 1 : 0,
+                    other: 0,
+                    conversation: 0,
+                    target: 0,
+                    clientId: null,
+                  },
+                ]
+          const steps = materialize(run, [...raw, ...blockedSends], withGroups)
           // one user may have archived the groups, muted for a while: a message after the mute
           // unarchives (issue 12), whether it is decided alone or in a run of messages
           if (archiving) {
