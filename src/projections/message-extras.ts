@@ -1,5 +1,11 @@
 import type { Queryable } from '../eventstore/sql.ts'
-import { type ReceiptsRow, type ReceiptsView, receiptsColumn, toReceiptsView } from './receipts.ts'
+import {
+  type PageMarkers,
+  type ReceiptsRow,
+  type ReceiptsView,
+  receiptsColumn,
+  toReceiptsView,
+} from './receipts.ts'
 
 // The parts of a message view that come from reactions, replies, threads and mentions: one SQL
 // fragment that every message query selects (history, thread, search, a single message), and
@@ -43,9 +49,15 @@ export type MessageExtrasRow = ReceiptsRow & {
 
 /**
  * The extra columns of the message row named `alias` (it has the columns of `messages`), as
- * seen by `viewerId` (null: nobody in particular).
+ * seen by `viewerId` (null: nobody in particular); `page`: the markers a page of one
+ * conversation read once (receipts.ts).
  */
-export function messageExtrasColumns(sql: Queryable, viewerId: string | null, alias = 'm') {
+export function messageExtrasColumns(
+  sql: Queryable,
+  viewerId: string | null,
+  alias = 'm',
+  page: PageMarkers | null = null,
+) {
   const m = sql(alias)
   return sql`
     (select coalesce(json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'me', x.me)
@@ -68,7 +80,7 @@ export function messageExtrasColumns(sql: Queryable, viewerId: string | null, al
     array(select mm.user_id from message_mentions mm
       where mm.conversation_id = ${m}.conversation_id and mm.message_id = ${m}.message_id
       order by mm.user_id) as mentions,
-    ${receiptsColumn(sql, alias)}`
+    ${receiptsColumn(sql, alias, page)}`
 }
 
 /** The view fields of the extra columns. */

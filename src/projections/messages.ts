@@ -103,6 +103,9 @@ export async function visibleMessageVersion(
 
 export type MessagePage = { items: MessageView[]; nextCursor: string | null }
 
+/** The CTEs of the page queries below that hold the conversation's markers and kind. */
+const PAGE = { markers: 'markers', conv: 'conv' }
+
 /**
  * A page of the messages a member may see: newest first (default, or `before` a version), or
  * oldest first `after` a version. Keyset paging on the version: pages never repeat or skip a
@@ -126,7 +129,7 @@ export async function listMessages(
   const upper = Math.min(window.leftVersion ?? 2147483647, options.before ?? 2147483647)
   const rows = await sql<MessageRow[]>`
     with markers as (
-      select user_id, read_up_to_version from conversation_members
+      select user_id, read_up_to_version, delivered_up_to_version from conversation_members
       where conversation_id = ${conversationId}
     ), conv as (
       select kind from conversations where conversation_id = ${conversationId}
@@ -135,7 +138,7 @@ export async function listMessages(
       m.client_message_id, m.sent_at, m.edited_at, m.deleted_at,
       case when (select kind from conv) = 'direct' then exists (
         select 1 from markers o where o.user_id <> m.sender_id and o.read_up_to_version >= m.version
-      ) end as read_by_other, ${messageExtrasColumns(sql, options.viewerId ?? null)}
+      ) end as read_by_other, ${messageExtrasColumns(sql, options.viewerId ?? null, 'm', PAGE)}
     from messages m
     where m.conversation_id = ${conversationId} and m.version >= ${lower} and m.version < ${upper}
       and m.in_history
@@ -174,16 +177,18 @@ export async function listMessagesOfMember(
         and a.version >= (select joined_version from me)
         and a.version < (select left_version from me)
     ), markers as (
-      select user_id, read_up_to_version from conversation_members
+      select user_id, read_up_to_version, delivered_up_to_version from conversation_members
       where conversation_id = ${conversationId}
+    ), conv as (
+      select kind from conversations where conversation_id = ${conversationId}
     )
     select m.message_id, m.conversation_id, m.version, m.sender_id, m.content, m.attachments,
       m.client_message_id, m.sent_at, m.edited_at, m.deleted_at,
-      case when (select kind from conversations where conversation_id = ${conversationId}) = 'direct'
+      case when (select kind from conv) = 'direct'
         then exists (
           select 1 from markers o
           where o.user_id <> m.sender_id and o.read_up_to_version >= m.version
-        ) end as read_by_other, ${messageExtrasColumns(sql, userId)}
+        ) end as read_by_other, ${messageExtrasColumns(sql, userId, 'm', PAGE)}
     from messages m
     where m.conversation_id = ${conversationId} and m.in_history
       and m.version >= (select joined_version from me)

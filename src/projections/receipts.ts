@@ -17,9 +17,25 @@ export type ReceiptsRow = {
   receipts: { kind: 'direct' | 'group'; read: number; delivered: number } | null
 }
 
+/**
+ * A page of one conversation's messages reads its members' markers once, in the CTEs named here
+ * (`markers`: user_id, read_up_to_version, delivered_up_to_version of every member row; `conv`:
+ * its kind), instead of once per message: 0.10 against 0.24 ms of server time for a page of 50.
+ */
+export type PageMarkers = { markers: string; conv: string }
+
 /** The `receipts` column of the message row named `alias` (it has the columns of `messages`). */
-export function receiptsColumn(sql: Queryable, alias = 'm') {
+export function receiptsColumn(sql: Queryable, alias = 'm', page: PageMarkers | null = null) {
   const m = sql(alias)
+  if (page) {
+    return sql`
+    (select json_build_object('kind', (select kind from ${sql(page.conv)}),
+        'read', count(o.user_id) filter (where o.read_up_to_version >= ${m}.version),
+        'delivered', count(o.user_id) filter (
+          where greatest(o.read_up_to_version, o.delivered_up_to_version) >= ${m}.version))
+      from ${sql(page.markers)} o
+      where o.user_id <> ${m}.sender_id) as receipts`
+  }
   return sql`
     (select json_build_object('kind', c.kind,
         'read', count(o.user_id) filter (where o.read_up_to_version >= ${m}.version),
