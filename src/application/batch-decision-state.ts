@@ -117,6 +117,12 @@ export function loadBlockers(
   blocks: BlockQuery[],
 ): Promise<{ actor_id: string; blocker_id: string }[]> | [] {
   if (blocks.length === 0) return []
+  // each question once: a busy conversation brings many commands of its members to a batch
+  const questions = [
+    ...new Map(
+      blocks.map((q) => [JSON.stringify([q.actorId, q.conversationId, q.receiverId]), q]),
+    ).values(),
+  ]
   // One join: each command's direct conversation (none when it is a group or does not exist
   // yet), then the user streams of its members and of its receiver. The earlier form (CTEs of
   // the members and of the users asked, then the user streams) took 0.26 ms of server time per
@@ -125,9 +131,9 @@ export function loadBlockers(
   return sql<{ actor_id: string; blocker_id: string }[]>`
     select distinct w.actor_id, u.state->>'userId' as blocker_id
     from unnest(
-      ${blocks.map((q) => q.actorId)}::text[],
-      ${blocks.map((q) => q.conversationId)}::text[],
-      ${blocks.map((q) => q.receiverId)}::text[]
+      ${questions.map((q) => q.actorId)}::text[],
+      ${questions.map((q) => q.conversationId)}::text[],
+      ${questions.map((q) => q.receiverId)}::text[]
     ) as w(actor_id, conversation_id, receiver_id)
     left join streams c on c.stream_id = w.conversation_id and c.state->>'kind' = 'direct'
     join streams u on u.stream_id = any(
