@@ -1,11 +1,5 @@
 import type { Queryable } from '../eventstore/sql.ts'
-import {
-  type PageMarkers,
-  type ReceiptsRow,
-  type ReceiptsView,
-  receiptsColumn,
-  toReceiptsView,
-} from './receipts.ts'
+import { type ReceiptsRow, type ReceiptsView, receiptsColumn, toReceiptsView } from './receipts.ts'
 
 // The parts of a message view that come from reactions, replies, threads and mentions: one SQL
 // fragment that every message query selects (history, thread, search, a single message), and
@@ -49,14 +43,14 @@ export type MessageExtrasRow = ReceiptsRow & {
 
 /**
  * The extra columns of the message row named `alias` (it has the columns of `messages`), as
- * seen by `viewerId` (null: nobody in particular); `page`: the markers a page of one
- * conversation read once (receipts.ts).
+ * seen by `viewerId` (null: nobody in particular); `onPage`: the query has the CTEs of
+ * `pageMarkersCtes` (receipts.ts).
  */
 export function messageExtrasColumns(
   sql: Queryable,
   viewerId: string | null,
   alias = 'm',
-  page: PageMarkers | null = null,
+  onPage = false,
 ) {
   const m = sql(alias)
   return sql`
@@ -80,7 +74,7 @@ export function messageExtrasColumns(
     array(select mm.user_id from message_mentions mm
       where mm.conversation_id = ${m}.conversation_id and mm.message_id = ${m}.message_id
       order by mm.user_id) as mentions,
-    ${receiptsColumn(sql, alias, page)}`
+    ${receiptsColumn(sql, alias, onPage)}`
 }
 
 /** The view fields of the extra columns. */

@@ -2,7 +2,7 @@ import type { Attachment, EventOf } from '../domain/events.ts'
 import type { Queryable } from '../eventstore/sql.ts'
 import type { Membership } from './members.ts'
 import { type MessageExtrasRow, messageExtrasColumns, toExtrasView } from './message-extras.ts'
-import { receiptsOf } from './receipts.ts'
+import { pageMarkersCtes, receiptsOf } from './receipts.ts'
 import type { MessageView } from './views.ts'
 
 export type MessageRow = MessageExtrasRow & {
@@ -103,9 +103,6 @@ export async function visibleMessageVersion(
 
 export type MessagePage = { items: MessageView[]; nextCursor: string | null }
 
-/** The CTEs of the page queries below that hold the conversation's markers and kind. */
-const PAGE = { markers: 'markers', conv: 'conv' }
-
 /**
  * A page of the messages a member may see: newest first (default, or `before` a version), or
  * oldest first `after` a version. Keyset paging on the version: pages never repeat or skip a
@@ -128,17 +125,12 @@ export async function listMessages(
   const lower = Math.max(window.joinedVersion, (options.after ?? 0) + 1)
   const upper = Math.min(window.leftVersion ?? 2147483647, options.before ?? 2147483647)
   const rows = await sql<MessageRow[]>`
-    with markers as (
-      select user_id, read_up_to_version, delivered_up_to_version from conversation_members
-      where conversation_id = ${conversationId}
-    ), conv as (
-      select kind from conversations where conversation_id = ${conversationId}
-    )
+    with ${pageMarkersCtes(sql, conversationId)}
     select m.message_id, m.conversation_id, m.version, m.sender_id, m.content, m.attachments,
       m.client_message_id, m.sent_at, m.edited_at, m.deleted_at,
       case when (select kind from conv) = 'direct' then exists (
         select 1 from markers o where o.user_id <> m.sender_id and o.read_up_to_version >= m.version
-      ) end as read_by_other, ${messageExtrasColumns(sql, options.viewerId ?? null, 'm', PAGE)}
+      ) end as read_by_other, ${messageExtrasColumns(sql, options.viewerId ?? null, 'm', true)}
     from messages m
     where m.conversation_id = ${conversationId} and m.version >= ${lower} and m.version < ${upper}
       and m.in_history
@@ -176,19 +168,14 @@ export async function listMessagesOfMember(
       where a.conversation_id = ${conversationId} and a.message_id = ${anchorId}
         and a.version >= (select joined_version from me)
         and a.version < (select left_version from me)
-    ), markers as (
-      select user_id, read_up_to_version, delivered_up_to_version from conversation_members
-      where conversation_id = ${conversationId}
-    ), conv as (
-      select kind from conversations where conversation_id = ${conversationId}
-    )
+    ), ${pageMarkersCtes(sql, conversationId)}
     select m.message_id, m.conversation_id, m.version, m.sender_id, m.content, m.attachments,
       m.client_message_id, m.sent_at, m.edited_at, m.deleted_at,
       case when (select kind from conv) = 'direct'
         then exists (
           select 1 from markers o
           where o.user_id <> m.sender_id and o.read_up_to_version >= m.version
-        ) end as read_by_other, ${messageExtrasColumns(sql, userId, 'm', PAGE)}
+        ) end as read_by_other, ${messageExtrasColumns(sql, userId, 'm', true)}
     from messages m
     where m.conversation_id = ${conversationId} and m.in_history
       and m.version >= (select joined_version from me)

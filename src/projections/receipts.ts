@@ -18,22 +18,33 @@ export type ReceiptsRow = {
 }
 
 /**
- * A page of one conversation's messages reads its members' markers once, in the CTEs named here
- * (`markers`: user_id, read_up_to_version, delivered_up_to_version of every member row; `conv`:
- * its kind), instead of once per message: 0.10 against 0.24 ms of server time for a page of 50.
+ * The CTEs `markers` (every member row of the conversation, with both markers) and `conv` (its
+ * kind) of a query for a page of one conversation's messages. With them in the query, the
+ * receipts column (`onPage`) counts over the markers read once per page instead of joining the
+ * members once per message: 0.10 against 0.24 ms of server time for a page of 50.
  */
-export type PageMarkers = { markers: string; conv: string }
+export function pageMarkersCtes(sql: Queryable, conversationId: string) {
+  return sql`markers as (
+      select user_id, read_up_to_version, delivered_up_to_version from conversation_members
+      where conversation_id = ${conversationId}
+    ), conv as (
+      select kind from conversations where conversation_id = ${conversationId}
+    )`
+}
 
-/** The `receipts` column of the message row named `alias` (it has the columns of `messages`). */
-export function receiptsColumn(sql: Queryable, alias = 'm', page: PageMarkers | null = null) {
+/**
+ * The `receipts` column of the message row named `alias` (it has the columns of `messages`);
+ * `onPage`: the query has the CTEs of `pageMarkersCtes`.
+ */
+export function receiptsColumn(sql: Queryable, alias = 'm', onPage = false) {
   const m = sql(alias)
-  if (page) {
+  if (onPage) {
     return sql`
-    (select json_build_object('kind', (select kind from ${sql(page.conv)}),
+    (select json_build_object('kind', (select kind from conv),
         'read', count(o.user_id) filter (where o.read_up_to_version >= ${m}.version),
         'delivered', count(o.user_id) filter (
           where greatest(o.read_up_to_version, o.delivered_up_to_version) >= ${m}.version))
-      from ${sql(page.markers)} o
+      from markers o
       where o.user_id <> ${m}.sender_id) as receipts`
   }
   return sql`
