@@ -548,11 +548,14 @@ describe('command batcher', () => {
       sql: batched.sql,
       writer: batched.writer,
       maxBatchSize: 256,
+      // the failing statement sent last, behind the read models' statements: every statement
+      // sent before any is awaited (InlineProjection), as the batcher sends COMMIT right behind
       projections: async (tx, events) => {
-        await applyProjections(tx, events)
-        if (events.some((e) => e.type === 'MessageSent' && e.data.content === 'boom')) {
-          await tx`select 1 / 0`
-        }
+        const boom = events.some((e) => e.type === 'MessageSent' && e.data.content === 'boom')
+        await Promise.all([
+          applyProjections(tx, events),
+          boom ? (async () => await tx`select 1 / 0`)() : undefined,
+        ])
       },
     })
     const other = directConversationId(`${run}-x`, `${run}-y`)
@@ -754,6 +757,66 @@ describe('command batcher', () => {
       )
     } finally {
       await Promise.all([first.close(), second.close()])
+      await pg.close()
+    }
+  }, 60_000)
+
+  it('a client id another process records first while the batch is written: decided again, its answer', async () => {
+    const run = crypto.randomUUID().slice(0, 8)
+    const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`] as const
+    const id = `${run}-g`
+    // the other process's transaction and ours must run at once: a PostgreSQL of its own on
+    // embedded runs (one connection there)
+    const pg = await fanoutDatabase()
+    const applicationName = `batcher-race-${run}`
+    const db = await openDatabase({ url: pg.url, schema: pg.schema, max: 4, applicationName })
+    try {
+      await migrate(db.sql)
+      const batcher = createCommandBatcher({
+        sql: db.sql,
+        writer: db.writer,
+        projections: applyProjections,
+        maxBatchSize: 8,
+      })
+      await batcher.execute(
+        {
+          type: 'StartConversation',
+          conversationId: id,
+          kind: 'group',
+          participantIds: [b, c],
+          title: 't',
+        },
+        { actorId: a, now: new Date().toISOString() },
+      )
+      const earlier = { conversationId: `${run}-elsewhere`, messageId: `${run}-m0`, position: 7 }
+      let answer: Promise<CommandOutcome> | undefined
+      // The other process records the same client id and holds it uncommitted until our batch,
+      // which read no such record, waits on it at its own insert; then it commits.
+      await db.sql.begin(async (tx) => {
+        await tx`
+          insert into command_results (actor_id, command_id, command_type, result, recorded_at)
+          values (${b}, 'k1', 'SendMessage', ${tx.json(earlier)}, now())`
+        answer = batcher.execute(
+          { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'x' },
+          { actorId: b, now: new Date().toISOString(), clientCommandId: 'k1' },
+        )
+        answer.catch(() => {})
+        const waiting = () => db.sql`
+          select 1 from pg_stat_activity
+          where application_name = ${applicationName} and wait_event_type = 'Lock'
+            and query like '%insert into command_results%'`
+        while ((await waiting()).length === 0) {
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      })
+      // one race lost, decided again: the other process's answer, and nothing appended
+      expect(await answer).toMatchObject({ ...earlier, duplicate: true, events: [] })
+      expect((await conversationLog.readStream(db.sql, id)).map((e) => e.type)).toEqual([
+        'ConversationStarted',
+      ])
+      expect(await db.sql`select 1 from messages where conversation_id = ${id}`).toHaveLength(0)
+    } finally {
+      await db.close()
       await pg.close()
     }
   }, 60_000)

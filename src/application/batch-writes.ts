@@ -60,23 +60,26 @@ export type CommandResultRow = {
   recordedAt: string
 }
 
-/** Another transaction stored an outcome for one of these client ids first: retry the batch. */
-export class CommandResultRaceError extends Error {
-  constructor(readonly lost: number) {
-    super(`${lost} client command id(s) were recorded by another transaction first`)
-    this.name = 'CommandResultRaceError'
-  }
+/**
+ * True for the error of `writeCommandResults` when another transaction stored an outcome for
+ * one of its client ids first (a unique violation of command_results' key): the batch was
+ * rolled back and is decided again, which finds that outcome.
+ */
+export function isCommandResultRace(error: unknown): boolean {
+  const e = error as { code?: string; table_name?: string } | null
+  return e?.code === '23505' && e.table_name === 'command_results'
 }
 
 /**
  * Records the outcome of every command with a client id (one statement), with the position of
  * its last event as the append earlier in the transaction placed it. A row that already exists
- * means another process applied the same command meanwhile: the whole transaction must be
- * rolled back (CommandResultRaceError) and the batch decided again.
+ * means another process applied the same command meanwhile: the statement fails (see
+ * `isCommandResultRace`) and so aborts the transaction, which lets the caller send the COMMIT
+ * without waiting for this answer.
  */
 export async function writeCommandResults(tx: Tx, rows: CommandResultRow[]): Promise<void> {
   if (rows.length === 0) return
-  const inserted = await tx`
+  await tx`
     insert into command_results (actor_id, command_id, command_type, result, recorded_at)
     select x.a, x.c, x.t, x.r::jsonb || jsonb_build_object('position', e.position),
       x.at::timestamptz
@@ -86,8 +89,5 @@ export async function writeCommandResults(tx: Tx, rows: CommandResultRow[]): Pro
       ${rows.map((r) => JSON.stringify(r.outcome))}::text[],
       ${rows.map((r) => r.recordedAt)}::text[], ${rows.map((r) => r.streamId)}::text[],
       ${rows.map((r) => r.version)}::int[]) as x(a, c, t, r, at, s, v)
-    join events e on e.stream_id = x.s and e.version = x.v
-    on conflict do nothing
-    returning 1`
-  if (inserted.length < rows.length) throw new CommandResultRaceError(rows.length - inserted.length)
+    join events e on e.stream_id = x.s and e.version = x.v`.execute()
 }

@@ -11,6 +11,7 @@ import {
 import type { ConversationEvent } from '../domain/events.ts'
 import { takeAppendLock } from '../eventstore/append-lock.ts'
 import { type StreamAppend, startBatchAppend } from '../eventstore/batch-append.ts'
+import { StreamsMovedError } from '../eventstore/errors.ts'
 import type { EventMetadata } from '../eventstore/event-store.ts'
 import { planStatementsFor, replanEvery } from '../eventstore/plan-reuse.ts'
 import { validateNewEvent } from '../eventstore/sealed-event.ts'
@@ -25,8 +26,8 @@ import {
   type StoredOutcome,
 } from './batch-decision-state.ts'
 import {
-  CommandResultRaceError,
   type CommandResultRow,
+  isCommandResultRace,
   writeCommandResults,
   writeMessageFacts,
 } from './batch-writes.ts'
@@ -202,24 +203,43 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
       // needs included: the same round trips as reading on the read pool first, and a batch of
       // a few commands reuses the plans of its statements (plan-reuse.ts). A transaction has no
       // id before its first write, so the read holds no reader of the log back.
-      ;({ planned, written } = await writer.begin(async (tx) => {
-        const setup = [planStatementsFor(tx, batch.length), replan(tx)]
-        // an appender of the log: the lock comes before the row locks give it a transaction id
-        if (locked) setup.push(takeAppendLock(tx))
-        // sent together; a failed set-up statement fails the read, and is the cause reported
-        const [, loaded] = await Promise.all([
-          Promise.all(setup),
-          loadBatchDecisionState(tx, wantedFor(batch), { lock: locked }),
-        ])
-        const planned = planBatch(batch, loaded)
-        if (planned.appends.length === 0) {
-          return { planned, written: { recorded: new Map(), all: [] } }
-        }
-        return {
-          planned,
-          written: await writeBatch(tx, planned, deps.projections, { lock: !locked }),
-        }
-      }))
+      //
+      // The writes are not awaited inside the transaction: postgres.js sends the COMMIT right
+      // behind them (one round trip less). Every write that can fail for a reason of its batch
+      // (a conversation another process moved, a client id it recorded first) fails its
+      // statement, which aborts the transaction: the COMMIT then rolls back (PostgreSQL answers
+      // it with ROLLBACK, not an error), and `writing` rejects with that first failure. So the
+      // batch committed if and only if both the transaction and `writing` succeeded.
+      let writing: Promise<WrittenBatch> | undefined
+      try {
+        planned = await writer.begin(async (tx) => {
+          const setup = [planStatementsFor(tx, batch.length), replan(tx)]
+          // an appender of the log: the lock comes before the row locks give it a transaction id
+          if (locked) setup.push(takeAppendLock(tx))
+          // sent together; a failed set-up statement fails the read, and is the cause reported
+          const [, loaded] = await Promise.all([
+            Promise.all(setup),
+            loadBatchDecisionState(tx, wantedFor(batch), { lock: locked }),
+          ])
+          const planned = planBatch(batch, loaded)
+          if (planned.appends.length > 0) {
+            writing = startWrites(tx, planned, deps.projections, { lock: !locked })
+            // awaited after the COMMIT; a failed COMMIT must not leave it unhandled meanwhile
+            writing.catch(() => {})
+          }
+          return planned
+        })
+      } catch (error) {
+        // the transaction failed (before the writes, or at COMMIT): a write's failure, if any,
+        // is the cause to report
+        throw (
+          (await writing?.then(
+            () => undefined,
+            (cause: unknown) => cause,
+          )) ?? error
+        )
+      }
+      written = writing ? await writing : { recorded: new Map(), all: [] }
     } catch (error) {
       if (error instanceof StreamsMovedError) return decideAgain(batch, new Set(error.streamIds))
       if (!isTransient(error)) {
@@ -350,15 +370,16 @@ function planBatch(batch: Pending[], loaded: BatchDecisionState): PlannedBatch {
 }
 
 /**
- * Inside the batch transaction, in ONE round trip: the append lock, the append of every
+ * Inside the batch transaction, in ONE round trip: sends the append lock, the append of every
  * conversation's events (one statement), the message facts, the idempotency records and the
- * inline projections, all sent before any result is awaited (pipelined, in this order, on the
- * connection). They need nothing from the append's answer: positions are read in SQL where
- * stored (the idempotency records). If another process moved one of the conversations, the
- * append wrote nothing of it but the statements after it did: the whole transaction is then
- * rolled back (StreamsMovedError) and its commands decided again.
+ * inline projections, in this order on the connection, before any result is awaited (the
+ * projections' statements too: every inline projection is `pipelined`), so that the COMMIT the
+ * caller sends next goes right behind them. They need nothing from the append's answer:
+ * positions are read in SQL where stored (the idempotency records). If another process moved
+ * one of the conversations, the append fails (StreamsMovedError) and with it the transaction;
+ * the returned promise rejects with the first failure, in the order sent.
  */
-async function writeBatch(
+function startWrites(
   tx: Tx,
   planned: PlannedBatch,
   projections: InlineProjection | undefined,
@@ -400,42 +421,34 @@ async function writeBatch(
       recordedAt: p.options.now,
     })
   }
+  // in the order sent: the first to fail is the cause (those after it fail as "transaction
+  // aborted")
   const writes: Promise<unknown>[] = [
     locked,
+    appending,
     ...writeMessageFacts(tx, all, (id) => planned.factsBefore.get(id) ?? null),
     writeCommandResults(tx, results),
   ]
   if (projections && all.length > 0) writes.push(projections(tx, all))
-  const written = Promise.all(writes)
-  written.catch(() => {})
-  const result = await appending.catch(async (error) => {
-    await Promise.allSettled(writes)
-    await locked // a failed lock aborted the transaction: it is the cause to report
-    throw error
+  return firstFailure(writes).then(async () => {
+    // every conversation landed: the positions and transaction id the append answered
+    const result = await appending
+    for (const [streamId, landed] of result.appended) {
+      const list = events.get(streamId)!
+      landed.forEach((at, i) => {
+        list[i]!.position = at.position
+        list[i]!.transactionId = at.transactionId
+      })
+    }
+    return { recorded: events, all }
   })
-  if (result.conflicts.length > 0) {
-    await Promise.allSettled(writes)
-    throw new StreamsMovedError(result.conflicts)
-  }
-  await written
-  // every conversation landed (a conflict threw above): the positions and transaction id the
-  // append answered
-  for (const [streamId, landed] of result.appended) {
-    const list = events.get(streamId)!
-    landed.forEach((at, i) => {
-      list[i]!.position = at.position
-      list[i]!.transactionId = at.transactionId
-    })
-  }
-  return { recorded: events, all }
 }
 
-/** Conversations another process moved since the batch read them: the batch was rolled back. */
-class StreamsMovedError extends Error {
-  constructor(readonly streamIds: string[]) {
-    super(`conversations changed by another process: ${streamIds.join(', ')}`)
-    this.name = 'StreamsMovedError'
-  }
+/** Settles when all have; rejects with the failure of the first (in the given order) that failed. */
+async function firstFailure(pending: Promise<unknown>[]): Promise<void> {
+  const settled = await Promise.allSettled(pending)
+  const failed = settled.find((s) => s.status === 'rejected')
+  if (failed) throw failed.reason
 }
 
 function wantedFor(batch: Pending[]) {
@@ -598,7 +611,7 @@ function settle(
 
 /** Errors after which the same batch, decided again, can succeed. */
 function isTransient(error: unknown): boolean {
-  if (error instanceof CommandResultRaceError) return true
+  if (isCommandResultRace(error)) return true
   const code = (error as { code?: string })?.code
   // deadlock between two processes' batches; serialization failure
   return code === '40P01' || code === '40001'

@@ -17,7 +17,12 @@ import { reactionFactsAfter, writeReactionFacts } from './message-facts-writes.t
 
 export const MAX_ATTEMPTS = 5
 
-/** Projections applied inside the append transaction (read-your-writes). */
+/**
+ * Projections applied inside the append transaction (read-your-writes). It must send every
+ * statement before it awaits any result (as `applyProjections` does, its projections all being
+ * `pipelined`): the command batcher sends the COMMIT right behind the statements sent when this
+ * returns, without waiting for their answers; a statement sent later would miss the transaction.
+ */
 export type InlineProjection = (tx: Tx, events: RecordedEvent[]) => Promise<void>
 
 export type CommandHandlerDeps = {

@@ -1,3 +1,4 @@
+import { StreamsMovedError } from './errors.ts'
 import { GENESIS_HASH } from './event-hash.ts'
 import type { EventRegistry } from './event-registry.ts'
 import { normalizeTime, sealEvent } from './sealed-event.ts'
@@ -37,23 +38,26 @@ export type AppendedEvent = {
 }
 
 export type BatchAppendResult = {
-  /** Per stream that moved, its events in version order (same order as given). */
+  /** Per stream, its events in version order (same order as given). */
   appended: Map<string, AppendedEvent[]>
-  /** Streams that were not at their expected version: nothing of theirs was written. */
-  conflicts: string[]
 }
+
+/** SQLSTATE of `streams_moved_or_raise` (migrations/200_batch_append_conflicts_abort.sql). */
+const STREAMS_MOVED = 'ZE409'
 
 /**
  * Appends the events of many streams in ONE statement inside the caller's transaction. Each
- * stream row moves on only if it is still at its expected version; the events of the streams
- * that moved are inserted, in the order given (positions ascend with it), the others are
- * reported as conflicts and written nothing. Hash chains are extended per stream. Events are
- * validated first (a problem throws EventSchemaError before anything is sent), and sealed as
- * `append` seals them.
+ * stream row moves on only if it is still at its expected version, and the events are inserted
+ * in the order given (positions ascend with it). If any stream was not at its expected version,
+ * the statement fails (`appending` rejects with StreamsMovedError naming them) and so aborts the
+ * transaction: the statements the caller sent after it fail too, and a COMMIT rolls back. So the
+ * caller may send everything up to the COMMIT without awaiting this answer. Hash chains are
+ * extended per stream. Events are validated first (a problem throws EventSchemaError before
+ * anything is sent), and sealed as `append` seals them.
  *
  * The statement is sent at once (`appending`), before any result is awaited: statements the
  * caller issues next are pipelined behind it on the connection. `sealed` is every event as it
- * will land if its stream does not conflict (position and transaction id not known yet: 0, '').
+ * will land (position and transaction id not known yet: 0, '').
  */
 export function startBatchAppend(
   tx: Tx,
@@ -63,7 +67,7 @@ export function startBatchAppend(
   const appended = new Map<string, AppendedEvent[]>()
   const nonEmpty = streams.filter((s) => s.events.length > 0)
   if (nonEmpty.length === 0) {
-    return { sealed: [], appending: Promise.resolve({ appended, conflicts: [] }) }
+    return { sealed: [], appending: Promise.resolve({ appended }) }
   }
 
   const streamRows = {
@@ -133,8 +137,9 @@ export function startBatchAppend(
   }
 
   // Streams: new ones are inserted (a conflict if another transaction created them first),
-  // existing ones move only from their expected version. Events: only of the streams that moved,
-  // in the given order (ordinality), so positions follow it.
+  // existing ones move only from their expected version; unless all moved, the check (an
+  // init plan, run once before any event row) raises. Events: in the given order (ordinality),
+  // so positions follow it.
   const inserted = tx<{ stream_id: string; version: number; position: string; xid: string }[]>`
     with given as (
       select * from unnest(
@@ -166,11 +171,25 @@ export function startBatchAppend(
       ${eventRows.recordedAt}::text[], ${eventRows.hash}::text[]
     ) with ordinality as e(stream_id, version, type, schema_version, data, content, salt, digest,
       metadata, recorded_at, hash, n)
-    where e.stream_id in (select stream_id from moved)
+    where (select streams_moved_or_raise(
+      array(select stream_id from given), array(select stream_id from moved)))
     order by e.n
     returning stream_id, version, position, transaction_id::text as xid`.execute()
   const sealed = prepared.map((event) => ({ ...event }))
-  return { sealed, appending: inserted.then((rows) => landedOf(prepared, rows, appended)) }
+  const appending = inserted.then(
+    (rows) => landedOf(prepared, rows, appended),
+    (error) => {
+      throw movedOrAsIs(error)
+    },
+  )
+  return { sealed, appending }
+}
+
+/** The append's conflict as StreamsMovedError; any other error as it is. */
+function movedOrAsIs(error: unknown): unknown {
+  const e = error as { code?: string; detail?: string } | null
+  if (e?.code !== STREAMS_MOVED || typeof e.detail !== 'string') return error
+  return new StreamsMovedError(JSON.parse(e.detail) as string[])
 }
 
 function landedOf(
@@ -179,19 +198,15 @@ function landedOf(
   appended: Map<string, AppendedEvent[]>,
 ): BatchAppendResult {
   const landed = new Map(rows.map((r) => [`${r.stream_id}\u0000${r.version}`, r]))
-  const conflicts = new Set<string>()
   for (const event of prepared) {
     const row = landed.get(`${event.streamId}\u0000${event.version}`)
-    if (!row) {
-      conflicts.add(event.streamId)
-      appended.delete(event.streamId)
-      continue
-    }
+    // the statement inserts every event or fails
+    if (!row) throw new Error(`event ${event.streamId}@${event.version} was not appended`)
     event.position = Number(row.position)
     event.transactionId = row.xid
     appended.get(event.streamId)!.push(event)
   }
-  return { appended, conflicts: [...conflicts] }
+  return { appended }
 }
 
 function missingHash(stream: StreamAppend): never {

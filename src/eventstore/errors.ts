@@ -25,3 +25,14 @@ export class EventSchemaError extends Error {
     this.name = 'EventSchemaError'
   }
 }
+
+/**
+ * Streams a batch append found moved on since they were read (another transaction appended to
+ * them): the append failed and aborted its transaction, so nothing of the batch is written.
+ */
+export class StreamsMovedError extends Error {
+  constructor(readonly streamIds: string[]) {
+    super(`streams changed by another transaction: ${streamIds.join(', ')}`)
+    this.name = 'StreamsMovedError'
+  }
+}
