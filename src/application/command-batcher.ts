@@ -198,11 +198,20 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
     const locked = batch.some((p) => p.conflicts > 0)
     let planned: PlannedBatch
     let written: WrittenBatch
+    // The read of what deciding needs goes to the read pool while the writer connection's
+    // BEGIN is under way (postgres.js awaits BEGIN alone): the two round trips overlap. Only
+    // a locked read must be in the transaction; in embedded mode the one connection is the
+    // transaction's, and a read beside it would wait for its end.
+    const readAside = !locked && writer !== deps.sql
+    const reading = readAside
+      ? loadBatchDecisionState(deps.sql, wantedFor(batch), { lock: false })
+      : undefined
+    // awaited in the transaction; one that fails before it begins must not be left unhandled
+    reading?.catch(() => {})
     try {
-      // The whole batch is one transaction on a writer connection, the read of what deciding
-      // needs included: the same round trips as reading on the read pool first, and a batch of
-      // a few commands reuses the plans of its statements (plan-reuse.ts). A transaction has no
-      // id before its first write, so the read holds no reader of the log back.
+      // The whole batch is one transaction on a writer connection. A transaction has no id
+      // before its first write, so a read in it holds no reader of the log back. A batch of a few
+      // commands reuses the plans of its statements (plan-reuse.ts).
       //
       // The writes are not awaited inside the transaction: postgres.js sends the COMMIT right
       // behind them (one round trip less). Every write that can fail for a reason of its batch
@@ -216,14 +225,17 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
           const setup = [planStatementsFor(tx, batch.length), replan(tx)]
           // an appender of the log: the lock comes before the row locks give it a transaction id
           if (locked) setup.push(takeAppendLock(tx))
-          // sent together; a failed set-up statement fails the read, and is the cause reported
+          // Sent together with the read in the transaction, or (read aside) not awaited: they
+          // go ahead of the writes, and a failure of theirs aborts the transaction, failing
+          // the writes after them. Either way a failed set-up statement is the cause reported.
+          const settingUp = Promise.all(setup)
           const [, loaded] = await Promise.all([
-            Promise.all(setup),
-            loadBatchDecisionState(tx, wantedFor(batch), { lock: locked }),
+            reading ? (settingUp.catch(() => {}), undefined) : settingUp,
+            reading ?? loadBatchDecisionState(tx, wantedFor(batch), { lock: locked }),
           ])
           const planned = planBatch(batch, loaded)
           if (planned.appends.length > 0) {
-            writing = startWrites(tx, planned, deps.projections, { lock: !locked })
+            writing = startWrites(tx, planned, deps.projections, { lock: !locked }, settingUp)
             // awaited after the COMMIT; a failed COMMIT must not leave it unhandled meanwhile
             writing.catch(() => {})
           }
@@ -384,6 +396,8 @@ function startWrites(
   planned: PlannedBatch,
   projections: InlineProjection | undefined,
   options: { lock: boolean },
+  /** The transaction's set-up statements, sent before: their failure is the first. */
+  setUp: Promise<unknown>,
 ): Promise<WrittenBatch> {
   // The append lock (the read horizon) is the first statement: no round trip of its own. A
   // failure of the lock fails the statements that follow it too.
@@ -424,6 +438,7 @@ function startWrites(
   // in the order sent: the first to fail is the cause (those after it fail as "transaction
   // aborted")
   const writes: Promise<unknown>[] = [
+    setUp,
     locked,
     appending,
     ...writeMessageFacts(tx, all, (id) => planned.factsBefore.get(id) ?? null),
