@@ -51,7 +51,10 @@ export const MAX_BATCH_RETRIES = 5
 const REPLAN_EVERY_BATCHES = 500
 
 export type CommandBatcherDeps = {
-  /** The database; the batches' transactions run on `writer` when given. */
+  /**
+   * The database; the batches' transactions run on `writer` when given. When `writer` is
+   * another pool, a batch's decision read runs here, while its transaction's BEGIN is under way.
+   */
   sql: Sql
   /** Runs the batch transactions, each with its decision read (at most `maxInFlight` at once). */
   writer?: Sql
@@ -225,12 +228,13 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
           const setup = [planStatementsFor(tx, batch.length), replan(tx)]
           // an appender of the log: the lock comes before the row locks give it a transaction id
           if (locked) setup.push(takeAppendLock(tx))
-          // Sent together with the read in the transaction, or (read aside) not awaited: they
-          // go ahead of the writes, and a failure of theirs aborts the transaction, failing
-          // the writes after them. Either way a failed set-up statement is the cause reported.
+          // Awaited with the read in the transaction; with the read aside, awaited with the
+          // writes (no round trip of their own): a failure of theirs aborts the transaction and
+          // so fails the writes after them. Either way it is the cause reported.
           const settingUp = Promise.all(setup)
+          if (reading) settingUp.catch(() => {})
           const [, loaded] = await Promise.all([
-            reading ? (settingUp.catch(() => {}), undefined) : settingUp,
+            reading ? undefined : settingUp,
             reading ?? loadBatchDecisionState(tx, wantedFor(batch), { lock: locked }),
           ])
           const planned = planBatch(batch, loaded)
