@@ -821,6 +821,86 @@ describe('command batcher', () => {
     }
   }, 60_000)
 
+  it('a writer connection killed while the batch is written: its callers get the error, nothing of it stays, the next command goes through', async () => {
+    const run = crypto.randomUUID().slice(0, 8)
+    const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`] as const
+    const id = `${run}-g`
+    // a backend to kill: a PostgreSQL of its own on embedded runs (one connection there)
+    const pg = await fanoutDatabase()
+    const applicationName = `batcher-kill-${run}`
+    const setup = await openDatabase({ url: pg.url, schema: pg.schema, max: 3 })
+    const db = await openDatabase({ url: pg.url, schema: pg.schema, max: 4, applicationName })
+    try {
+      await migrate(setup.sql)
+      await createCommandBatcher({ sql: setup.sql, writer: setup.writer, maxBatchSize: 8 }).execute(
+        {
+          type: 'StartConversation',
+          conversationId: id,
+          kind: 'group',
+          participantIds: [b, c],
+          title: 't',
+        },
+        { actorId: a, now: new Date().toISOString() },
+      )
+      // The message's event sleeps on its way into the log, so that the batch is caught in the
+      // middle of its writes. On the batcher's new writer connection every statement is
+      // described before it runs, so postgres.js still holds the later ones back then.
+      await setup.sql.unsafe(`
+        create function slow_${run}() returns trigger language plpgsql as $$
+        begin perform pg_sleep(30); return new; end $$;
+        create trigger slow_${run} before insert on events for each row
+          when (new.stream_id = '${id}' and new.type = 'MessageSent')
+          execute function slow_${run}();`)
+      const batcher = createCommandBatcher({
+        sql: db.sql,
+        writer: db.writer,
+        projections: applyProjections,
+        maxBatchSize: 8,
+      })
+      const send = (content: string, clientCommandId: string) =>
+        batcher.execute(
+          { type: 'SendMessage', conversationId: id, messageId: newId(), content },
+          { actorId: b, now: new Date().toISOString(), clientCommandId },
+        )
+      const killed = Promise.allSettled([send('one', 'k1'), send('two', 'k2')])
+      const sleeping = () => setup.sql<{ pid: number }[]>`
+        select pid from pg_stat_activity
+        where application_name = ${applicationName} and wait_event = 'PgSleep'`
+      let rows = await sleeping()
+      while (rows.length === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 10))
+        rows = await sleeping()
+      }
+      await setup.sql`select pg_terminate_backend(${rows[0]!.pid})`
+      const answers = await killed
+      expect(answers.map((r) => r.status)).toEqual(['rejected', 'rejected'])
+      await setup.sql.unsafe(`drop trigger slow_${run} on events; drop function slow_${run}();`)
+      expect((await conversationLog.readStream(setup.sql, id)).map((e) => e.type)).toEqual([
+        'ConversationStarted',
+      ])
+      expect(await setup.sql`select 1 from messages where conversation_id = ${id}`).toHaveLength(0)
+      expect(await setup.sql`select 1 from command_results where actor_id = ${b}`).toHaveLength(0)
+      // The writer pool reconnects: the same command, retried, is applied once. The first
+      // command after the kill may still get the kill's error (57P01, answered 503) once, from
+      // postgres.js, as before the COMMIT was sent behind the writes.
+      let retried: CommandOutcome | undefined
+      for (let attempt = 0; attempt < 3 && !retried; attempt++) {
+        retried = await send('one', 'k1').catch((error) => {
+          expect(error).toMatchObject({ code: '57P01' })
+          return undefined
+        })
+      }
+      expect(retried?.duplicate).toBe(false)
+      expect((await conversationLog.readStream(setup.sql, id)).map((e) => e.type)).toEqual([
+        'ConversationStarted',
+        'MessageSent',
+      ])
+    } finally {
+      await Promise.all([db.close(), setup.close()])
+      await pg.close()
+    }
+  }, 60_000)
+
   it('answers 503 contention (Retry-After) only when a conversation cannot make progress', async () => {
     const run = crypto.randomUUID().slice(0, 8).replaceAll('-', '')
     const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`] as const

@@ -51,10 +51,7 @@ export const MAX_BATCH_RETRIES = 5
 const REPLAN_EVERY_BATCHES = 500
 
 export type CommandBatcherDeps = {
-  /**
-   * The database; the batches' transactions run on `writer` when given. When `writer` is
-   * another pool, a batch's decision read runs here, while its transaction's BEGIN is under way.
-   */
+  /** The database; the batches' transactions run on `writer` when given. */
   sql: Sql
   /** Runs the batch transactions, each with its decision read (at most `maxInFlight` at once). */
   writer?: Sql
@@ -201,20 +198,11 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
     const locked = batch.some((p) => p.conflicts > 0)
     let planned: PlannedBatch
     let written: WrittenBatch
-    // The read of what deciding needs goes to the read pool while the writer connection's
-    // BEGIN is under way (postgres.js awaits BEGIN alone): the two round trips overlap. Only
-    // a locked read must be in the transaction; in embedded mode the one connection is the
-    // transaction's, and a read beside it would wait for its end.
-    const readAside = !locked && writer !== deps.sql
-    const reading = readAside
-      ? loadBatchDecisionState(deps.sql, wantedFor(batch), { lock: false })
-      : undefined
-    // awaited in the transaction; one that fails before it begins must not be left unhandled
-    reading?.catch(() => {})
     try {
-      // The whole batch is one transaction on a writer connection. A transaction has no id
-      // before its first write, so a read in it holds no reader of the log back. A batch of a few
-      // commands reuses the plans of its statements (plan-reuse.ts).
+      // The whole batch is one transaction on a writer connection, the read of what deciding
+      // needs included: the same round trips as reading on the read pool first, and a batch of
+      // a few commands reuses the plans of its statements (plan-reuse.ts). A transaction has no
+      // id before its first write, so the read holds no reader of the log back.
       //
       // The writes are not awaited inside the transaction: postgres.js sends the COMMIT right
       // behind them (one round trip less). Every write that can fail for a reason of its batch
@@ -222,39 +210,30 @@ export function createCommandBatcher(deps: CommandBatcherDeps): CommandBatcher {
       // statement, which aborts the transaction: the COMMIT then rolls back (PostgreSQL answers
       // it with ROLLBACK, not an error), and `writing` rejects with that first failure. So the
       // batch committed if and only if both the transaction and `writing` succeeded.
+      //
+      // If the transaction itself fails (in the read or its set-up, at COMMIT, or with its
+      // connection), that error is the cause: a write that failed before it would have aborted
+      // the transaction, and the COMMIT would have rolled back without an error. `writing` is
+      // then not awaited: statements postgres.js still held back for a connection that closed
+      // never settle.
       let writing: Promise<WrittenBatch> | undefined
-      try {
-        planned = await writer.begin(async (tx) => {
-          const setup = [planStatementsFor(tx, batch.length), replan(tx)]
-          // an appender of the log: the lock comes before the row locks give it a transaction id
-          if (locked) setup.push(takeAppendLock(tx))
-          // Awaited with the read in the transaction; with the read aside, awaited with the
-          // writes (no round trip of their own): a failure of theirs aborts the transaction and
-          // so fails the writes after them. Either way it is the cause reported.
-          const settingUp = Promise.all(setup)
-          if (reading) settingUp.catch(() => {})
-          const [, loaded] = await Promise.all([
-            reading ? undefined : settingUp,
-            reading ?? loadBatchDecisionState(tx, wantedFor(batch), { lock: locked }),
-          ])
-          const planned = planBatch(batch, loaded)
-          if (planned.appends.length > 0) {
-            writing = startWrites(tx, planned, deps.projections, { lock: !locked }, settingUp)
-            // awaited after the COMMIT; a failed COMMIT must not leave it unhandled meanwhile
-            writing.catch(() => {})
-          }
-          return planned
-        })
-      } catch (error) {
-        // the transaction failed (before the writes, or at COMMIT): a write's failure, if any,
-        // is the cause to report
-        throw (
-          (await writing?.then(
-            () => undefined,
-            (cause: unknown) => cause,
-          )) ?? error
-        )
-      }
+      planned = await writer.begin(async (tx) => {
+        const setup = [planStatementsFor(tx, batch.length), replan(tx)]
+        // an appender of the log: the lock comes before the row locks give it a transaction id
+        if (locked) setup.push(takeAppendLock(tx))
+        // sent together; a failed set-up statement fails the read, and is the cause reported
+        const [, loaded] = await Promise.all([
+          Promise.all(setup),
+          loadBatchDecisionState(tx, wantedFor(batch), { lock: locked }),
+        ])
+        const planned = planBatch(batch, loaded)
+        if (planned.appends.length > 0) {
+          writing = startWrites(tx, planned, deps.projections, { lock: !locked })
+          // awaited after the COMMIT, and not at all if the transaction fails
+          writing.catch(() => {})
+        }
+        return planned
+      })
       written = writing ? await writing : { recorded: new Map(), all: [] }
     } catch (error) {
       if (error instanceof StreamsMovedError) return decideAgain(batch, new Set(error.streamIds))
@@ -400,8 +379,6 @@ function startWrites(
   planned: PlannedBatch,
   projections: InlineProjection | undefined,
   options: { lock: boolean },
-  /** The transaction's set-up statements, sent before: their failure is the first. */
-  setUp: Promise<unknown>,
 ): Promise<WrittenBatch> {
   // The append lock (the read horizon) is the first statement: no round trip of its own. A
   // failure of the lock fails the statements that follow it too.
@@ -442,7 +419,6 @@ function startWrites(
   // in the order sent: the first to fail is the cause (those after it fail as "transaction
   // aborted")
   const writes: Promise<unknown>[] = [
-    setUp,
     locked,
     appending,
     ...writeMessageFacts(tx, all, (id) => planned.factsBefore.get(id) ?? null),
