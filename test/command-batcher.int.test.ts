@@ -38,6 +38,24 @@ const batcherOn = (
 ) =>
   createCommandBatcher({ sql: db.sql, writer: db.writer, projections, maxBatchSize, maxInFlight })
 
+/** The StartConversation of a group `id` with `participantIds` besides its creator. */
+const startGroup = (id: string, participantIds: string[], title = 't'): ConversationCommand => ({
+  type: 'StartConversation',
+  conversationId: id,
+  kind: 'group',
+  participantIds,
+  title,
+})
+
+/** `query` run every 10 ms until it returns a row; its rows then. */
+async function rowsOnceAny<T>(query: () => Promise<T[]>): Promise<T[]> {
+  for (;;) {
+    const rows = await query()
+    if (rows.length > 0) return rows
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
 type Step = { command: ConversationCommand; options: CommandOptions }
 
 /** What a caller learnt: the outcome without ids that differ between databases, or the error. */
@@ -176,13 +194,11 @@ function materialize(run: string, steps: RawStep[], withGroups: boolean) {
     let command: ConversationCommand
     switch (s.kind) {
       case 'start':
-        command = {
-          type: 'StartConversation',
+        command = startGroup(
           conversationId,
-          kind: 'group',
-          participantIds: actors.filter((_, j) => j !== s.actor).map((a) => `${run}-${a}`),
-          title: `g${s.conversation}`,
-        }
+          actors.filter((_, j) => j !== s.actor).map((a) => `${run}-${a}`),
+          `g${s.conversation}`,
+        )
         break
       case 'send':
       case 'empty':
@@ -391,16 +407,7 @@ describe('command batcher', () => {
     for (const db of [batched, sequential]) {
       const batcher = batcherOn(db)
       for (const g of [early, straddling]) {
-        await batcher.execute(
-          {
-            type: 'StartConversation',
-            conversationId: g,
-            kind: 'group',
-            participantIds: [b, c],
-            title: 'archived',
-          },
-          { actorId: a, now: t(0) },
-        )
+        await batcher.execute(startGroup(g, [b, c], 'archived'), { actorId: a, now: t(0) })
         await executeUserCommand(
           { sql: db.sql, writer: db.sql, projections: applyProjections },
           { userId: b, correlationId: run },
@@ -455,16 +462,7 @@ describe('command batcher', () => {
     const batcher = batcherOn(batched)
     const now = new Date().toISOString()
     const results = await Promise.allSettled([
-      batcher.execute(
-        {
-          type: 'StartConversation',
-          conversationId: id,
-          kind: 'group',
-          participantIds: [b, c],
-          title: 't',
-        },
-        { actorId: a, now },
-      ),
+      batcher.execute(startGroup(id, [b, c]), { actorId: a, now }),
       batcher.execute(
         { type: 'SendMessage', conversationId: id, messageId: newId(), content: 'one' },
         { actorId: b, now },
@@ -532,16 +530,7 @@ describe('command batcher', () => {
     const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`] as const
     const id = `${run}-g`
     const batcher = batcherOn(batched)
-    await batcher.execute(
-      {
-        type: 'StartConversation',
-        conversationId: id,
-        kind: 'group',
-        participantIds: [b, c],
-        title: 't',
-      },
-      { actorId: a, now: new Date().toISOString() },
-    )
+    await batcher.execute(startGroup(id, [b, c]), { actorId: a, now: new Date().toISOString() })
     const before = await readModelsOf(batched, [id])
     // A projection that fails after the events were appended and the first read models written.
     const failing = createCommandBatcher({
@@ -615,16 +604,10 @@ describe('command batcher', () => {
     const senders = Array.from({ length: 50 }, (_, i) => `${run}-s${i}`)
     const id = `${run}-g`
     const batcher = batcherOn(batched, 16, applyProjections, 3)
-    await batcher.execute(
-      {
-        type: 'StartConversation',
-        conversationId: id,
-        kind: 'group',
-        participantIds: senders.slice(1),
-        title: 'busy',
-      },
-      { actorId: senders[0]!, now: new Date().toISOString() },
-    )
+    await batcher.execute(startGroup(id, senders.slice(1), 'busy'), {
+      actorId: senders[0]!,
+      now: new Date().toISOString(),
+    })
     await Promise.all(
       senders.map(async (s) => {
         for (let i = 0; i < 10; i++) {
@@ -672,29 +655,17 @@ describe('command batcher', () => {
       }),
     ) as [ReturnType<typeof batcherOn>, ReturnType<typeof batcherOn>]
     try {
-      await one.execute(
-        {
-          type: 'StartConversation',
-          conversationId: id,
-          kind: 'group',
-          participantIds: senders.slice(1),
-          title: 'shared',
-        },
-        { actorId: senders[0]!, now: new Date().toISOString() },
-      )
+      await one.execute(startGroup(id, senders.slice(1), 'shared'), {
+        actorId: senders[0]!,
+        now: new Date().toISOString(),
+      })
       // a conversation only `one` writes: its commands share batches with those of the contested
       // one, and a batch rolled back for the race is written again whole
       const own = `${run}-own`
-      await one.execute(
-        {
-          type: 'StartConversation',
-          conversationId: own,
-          kind: 'group',
-          participantIds: senders.slice(1),
-          title: 'own',
-        },
-        { actorId: senders[0]!, now: new Date().toISOString() },
-      )
+      await one.execute(startGroup(own, senders.slice(1), 'own'), {
+        actorId: senders[0]!,
+        now: new Date().toISOString(),
+      })
       const ownSends = (async () => {
         for (let i = 0; i < 50; i++) {
           await one.execute(
@@ -778,16 +749,7 @@ describe('command batcher', () => {
         projections: applyProjections,
         maxBatchSize: 8,
       })
-      await batcher.execute(
-        {
-          type: 'StartConversation',
-          conversationId: id,
-          kind: 'group',
-          participantIds: [b, c],
-          title: 't',
-        },
-        { actorId: a, now: new Date().toISOString() },
-      )
+      await batcher.execute(startGroup(id, [b, c]), { actorId: a, now: new Date().toISOString() })
       const earlier = { conversationId: `${run}-elsewhere`, messageId: `${run}-m0`, position: 7 }
       let answer: Promise<CommandOutcome> | undefined
       // The other process records the same client id and holds it uncommitted until our batch,
@@ -801,13 +763,12 @@ describe('command batcher', () => {
           { actorId: b, now: new Date().toISOString(), clientCommandId: 'k1' },
         )
         answer.catch(() => {})
-        const waiting = () => db.sql`
-          select 1 from pg_stat_activity
-          where application_name = ${applicationName} and wait_event_type = 'Lock'
-            and query like '%insert into command_results%'`
-        while ((await waiting()).length === 0) {
-          await new Promise((resolve) => setTimeout(resolve, 10))
-        }
+        await rowsOnceAny(
+          () => db.sql`
+            select 1 from pg_stat_activity
+            where application_name = ${applicationName} and wait_event_type = 'Lock'
+              and query like '%insert into command_results%'`,
+        )
       })
       // one race lost, decided again: the other process's answer, and nothing appended
       expect(await answer).toMatchObject({ ...earlier, duplicate: true, events: [] })
@@ -833,13 +794,7 @@ describe('command batcher', () => {
     try {
       await migrate(setup.sql)
       await createCommandBatcher({ sql: setup.sql, writer: setup.writer, maxBatchSize: 8 }).execute(
-        {
-          type: 'StartConversation',
-          conversationId: id,
-          kind: 'group',
-          participantIds: [b, c],
-          title: 't',
-        },
+        startGroup(id, [b, c]),
         { actorId: a, now: new Date().toISOString() },
       )
       // The message's event sleeps on its way into the log, so that the batch is caught in the
@@ -863,15 +818,12 @@ describe('command batcher', () => {
           { actorId: b, now: new Date().toISOString(), clientCommandId },
         )
       const killed = Promise.allSettled([send('one', 'k1'), send('two', 'k2')])
-      const sleeping = () => setup.sql<{ pid: number }[]>`
-        select pid from pg_stat_activity
-        where application_name = ${applicationName} and wait_event = 'PgSleep'`
-      let rows = await sleeping()
-      while (rows.length === 0) {
-        await new Promise((resolve) => setTimeout(resolve, 10))
-        rows = await sleeping()
-      }
-      await setup.sql`select pg_terminate_backend(${rows[0]!.pid})`
+      const [sleeping] = await rowsOnceAny(
+        () => setup.sql<{ pid: number }[]>`
+          select pid from pg_stat_activity
+          where application_name = ${applicationName} and wait_event = 'PgSleep'`,
+      )
+      await setup.sql`select pg_terminate_backend(${sleeping!.pid})`
       const answers = await killed
       expect(answers.map((r) => r.status)).toEqual(['rejected', 'rejected'])
       await setup.sql.unsafe(`drop trigger slow_${run} on events; drop function slow_${run}();`)
@@ -906,16 +858,7 @@ describe('command batcher', () => {
     const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`] as const
     const id = `${run}-g`
     const batcher = batcherOn(batched)
-    await batcher.execute(
-      {
-        type: 'StartConversation',
-        conversationId: id,
-        kind: 'group',
-        participantIds: [b, c],
-        title: 't',
-      },
-      { actorId: a, now: new Date().toISOString() },
-    )
+    await batcher.execute(startGroup(id, [b, c]), { actorId: a, now: new Date().toISOString() })
     // Stands for other processes moving the conversation on every time: its stream row refuses
     // every update, so each append of ours finds it "changed".
     await batched.sql.unsafe(`
