@@ -108,4 +108,21 @@ describe('pings', () => {
     expect(await healthy.request({ type: 'ping' })).toMatchObject({ type: 'pong' })
     expect(await rt.server.logSize()).toBe(logBefore)
   })
+
+  it('a server whose event loop was busy past a ping reads the pongs before it drops anyone', async () => {
+    // After a long synchronous stretch (a slow query on the embedded database, a GC pause) the
+    // overdue ping timer runs before the sockets are read: a pong that arrived meanwhile must not
+    // count as missed. The client answers each ping at once (ws pongs before it emits 'ping'),
+    // then, in this same process, the loop is kept busy for three ping intervals, five times.
+    const healthy = await ready(uniqueUser('h'))
+    let busy = 0
+    healthy.socket.on('ping', () => {
+      if (busy++ >= 5) return
+      const end = Date.now() + 300
+      while (Date.now() < end) {}
+    })
+    await until(() => busy >= 7, 10_000, 'seven pings')
+    expect(await healthy.request({ type: 'ping' })).toMatchObject({ type: 'pong' })
+    expect(healthy.socket.readyState).toBe(healthy.socket.OPEN)
+  })
 })

@@ -133,9 +133,18 @@ export class Hub {
     )
     this.unsubscribePresence = this.services.presence.onChange((change) => this.onPresence(change))
     await this.follower.start()
+    const interval = this.services.config.WS_PING_INTERVAL_MS
+    let lastTick = performance.now()
     this.pingTimer = setInterval(() => {
+      // A tick this late means the event loop was busy (a long query on the embedded database, a
+      // GC pause): overdue timers run before the sockets are read, so a pong that arrived
+      // meanwhile is still unread. This round pings no one and drops no one.
+      const now = performance.now()
+      const late = now - lastTick > interval * 1.5
+      lastTick = now
+      if (late) return
       for (const conn of this.connections) conn.heartbeat()
-    }, this.services.config.WS_PING_INTERVAL_MS)
+    }, interval)
     this.pingTimer.unref?.()
     this.accepting = true
   }
