@@ -289,19 +289,53 @@ describe('delivery receipts', () => {
     )
   })
 
-  it('groups: deliveredCount and readCount on the message views', async () => {
+  it('groups: deliveredCount and readCount on the message views of every listing', async () => {
     const [a, b, c] = ['a', 'b', 'c'].map(uniqueUser) as string[]
     const g = await group(a!, [b!, c!])
     const m = await say(a!, g, 'hello all')
+    // a thread reply to it that mentions b, and the root pinned
+    const reply = await rt.server.restSend(a!, {
+      conversationId: g,
+      content: 'in the thread',
+      threadRootId: m,
+      mentions: [b],
+    })
+    expect(reply.status).toBe(201)
+    const r = (reply.body.message as { id: string }).id
+    expect((await call(a!, 'PUT', `${conv(g)}/pins/${m}`)).status).toBe(200)
+    type Item = { id: string; status: unknown; deliveredCount: unknown; readCount: unknown }
+    const pick = ({ status, deliveredCount, readCount }: Item) => ({
+      status,
+      deliveredCount,
+      readCount,
+    })
     const counts = async () => {
-      const page = await call(a!, 'GET', `${conv(g)}/messages`)
-      const { status, deliveredCount, readCount } = page.body.items[0]
-      return { status, deliveredCount, readCount }
+      const find = (items: Item[], id: string) => pick(items.find((x) => x.id === id)!)
+      const history = (await call(a!, 'GET', `${conv(g)}/messages`)).body.items as Item[]
+      const pins = (await call(a!, 'GET', `${conv(g)}/pins`)).body.items as { message: Item }[]
+      const pinned = pins.map((p) => p.message)
+      const thread = (await call(a!, 'GET', `/api/chat/messages/${m}/thread`)).body.items
+      const mentions = (await call(b!, 'GET', '/api/chat/mentions')).body.items
+      return {
+        root: [find(history, m), find(pinned, m)],
+        reply: [find(thread, r), find(mentions, r)],
+      }
     }
-    expect(await counts()).toEqual({ status: null, deliveredCount: 0, readCount: 0 })
+    const same = (root: object, reply: object) => ({
+      root: [root, root],
+      reply: [reply, reply],
+    })
+    const none = { status: null, deliveredCount: 0, readCount: 0 }
+    expect(await counts()).toEqual(same(none, none))
     await call(b!, 'PUT', `${conv(g)}/delivered`, { upToMessageId: m })
-    expect(await counts()).toEqual({ status: null, deliveredCount: 1, readCount: 0 })
+    const one = { status: null, deliveredCount: 1, readCount: 0 }
+    expect(await counts()).toEqual(same(one, none))
     await call(c!, 'PUT', `${conv(g)}/read`)
-    expect(await counts()).toEqual({ status: null, deliveredCount: 2, readCount: 1 })
+    expect(await counts()).toEqual(
+      same(
+        { status: null, deliveredCount: 2, readCount: 1 },
+        { status: null, deliveredCount: 1, readCount: 1 },
+      ),
+    )
   })
 })

@@ -1,5 +1,6 @@
 import type { Queryable } from '../eventstore/sql.ts'
 import { messageExtrasColumns } from './message-extras.ts'
+import { pageMarkersCtes } from './receipts.ts'
 import { type MessagePage, type MessageRow, toMessageView } from './messages.ts'
 import type { VisibleMessage } from './visible-message.ts'
 
@@ -18,10 +19,12 @@ export async function listThread(
   },
 ): Promise<MessagePage> {
   const { root, rootId, userId, limit } = options
+  // the members' receipt markers read once for the whole page (receipts.ts)
   const rows = await sql<MessageRow[]>`
+    with ${pageMarkersCtes(sql, root.conversationId)}
     select m.message_id, m.conversation_id, m.version, m.sender_id, m.content, m.attachments,
       m.client_message_id, m.sent_at, m.edited_at, m.deleted_at, null as read_by_other,
-      ${messageExtrasColumns(sql, userId)}
+      ${messageExtrasColumns(sql, userId, 'm', true)}
     from messages m
     where m.conversation_id = ${root.conversationId} and m.thread_root_id = ${rootId}
       and m.version >= ${root.joinedVersion}
