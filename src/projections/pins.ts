@@ -1,7 +1,7 @@
 import type { Queryable } from '../eventstore/sql.ts'
 import { messageExtrasColumns } from './message-extras.ts'
-import { pageMarkersCtes } from './receipts.ts'
 import { type MessageRow, toMessageView } from './messages.ts'
+import { pageMarkersCtes } from './receipts.ts'
 import type { MessageView } from './views.ts'
 
 export type PinView = { message: MessageView; pinnedBy: string; pinnedAt: string }

@@ -1,7 +1,7 @@
 import type { Queryable } from '../eventstore/sql.ts'
 import { messageExtrasColumns } from './message-extras.ts'
-import { pageMarkersCtes } from './receipts.ts'
 import { type MessagePage, type MessageRow, toMessageView } from './messages.ts'
+import { pageMarkersCtes } from './receipts.ts'
 import type { VisibleMessage } from './visible-message.ts'
 
 /**
