@@ -1,4 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { seedLog } from '../bench/replay-seed.ts'
 import { checkpointsAfter, issueCheckpoint } from '../src/audit/checkpoint-store.ts'
@@ -29,7 +30,7 @@ import { openDatabase } from '../src/eventstore/database.ts'
 import { cursorOf, LOG_START } from '../src/eventstore/event-store.ts'
 import type { Signals } from '../src/eventstore/signals.ts'
 import type { Sql } from '../src/eventstore/sql.ts'
-import { createLogger } from '../src/logger.ts'
+import { createLogger, type Logger } from '../src/logger.ts'
 import { LogFollower } from '../src/realtime/log-follower.ts'
 import { type AuditFixture, createAuditFixture } from './support/audit-fixture.ts'
 import { buildTreeTo } from './support/audit-tree.ts'
@@ -263,6 +264,47 @@ describe('the keeper', () => {
       })
     } finally {
       await keeper.stop()
+    }
+  })
+})
+
+describe('the keeper with its database out of reach', () => {
+  it('logs a warning, not an error, when a turn cannot reach the database', async () => {
+    // nothing listens on port 1: every turn fails with ECONNREFUSED, as during a restart
+    const away = postgres('postgres://postgres@127.0.0.1:1/none', {
+      max: 1,
+      connect_timeout: 2,
+      onnotice: () => {},
+    }) as unknown as Sql
+    const lines: { level: string; msg: string }[] = []
+    const record = (level: string) => (msg: string) => lines.push({ level, msg })
+    const log: Logger = {
+      debug: record('debug'),
+      info: record('info'),
+      warn: record('warn'),
+      error: record('error'),
+      child: () => log,
+    }
+    const keeper = new TreeKeeper({
+      sql: away,
+      signals: f.db.signals,
+      log,
+      signer: null,
+      checkpointIntervalMs: 3_600_000,
+      minGapMs: 5,
+    })
+    await keeper.start()
+    try {
+      await vi.waitFor(() => expect(lines.length).toBeGreaterThan(0), { timeout: 10_000 })
+      await keeper.idle()
+      expect(lines).toContainEqual({
+        level: 'warn',
+        msg: 'audit tree: database unavailable; retrying on the next wake-up',
+      })
+      expect(lines.filter((l) => l.level === 'error')).toEqual([])
+    } finally {
+      await keeper.stop()
+      await away.end({ timeout: 1 })
     }
   })
 })
