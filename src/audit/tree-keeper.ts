@@ -1,4 +1,4 @@
-import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
+import { logTurnFailure } from '../eventstore/database-errors.ts'
 import { cursorOf, isAfter, type LogCursor } from '../eventstore/event-store.ts'
 import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
 import type { Signals } from '../eventstore/signals.ts'
@@ -186,14 +186,10 @@ export class TreeKeeper {
       if (issued) this.options.log.debug('audit checkpoint issued', { treeSize: issued.treeSize })
     } catch (error) {
       if (this.stopped) return
-      if (isDatabaseUnavailable(error)) {
-        // a database restarting or out of reach: expected, and the next wake-up retries
-        this.options.log.warn('audit tree: database unavailable; retrying on the next wake-up', {
-          code: (error as { code?: string }).code,
-        })
-        return
-      }
-      this.options.log.error('audit tree turn failed; retrying on the next wake-up', { error })
+      logTurnFailure(this.options.log, error, {
+        unavailable: 'audit tree: database unavailable; retrying on the next wake-up',
+        failed: 'audit tree turn failed; retrying on the next wake-up',
+      })
     }
   }
 }

@@ -31,3 +31,26 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const code = typeof e.code === 'string' ? e.code : ''
   return CONNECTION_CODES.has(code) || UNAVAILABLE_STATES.test(code)
 }
+
+/** The part of a logger that `logTurnFailure` writes to. */
+type TurnLog = {
+  warn(msg: string, fields?: Record<string, unknown>): void
+  error(msg: string, fields?: Record<string, unknown>): void
+}
+
+/**
+ * How a background loop (a log follower, the audit tree keeper, the webhook dispatcher) reports a
+ * turn that failed and will be retried: a warning with the driver's code when the database is
+ * out of reach (a restart is expected, it comes back), an error with the cause otherwise.
+ */
+export function logTurnFailure(
+  log: TurnLog,
+  error: unknown,
+  messages: { unavailable: string; failed: string },
+): void {
+  if (isDatabaseUnavailable(error)) {
+    log.warn(messages.unavailable, { code: (error as { code?: string }).code })
+  } else {
+    log.error(messages.failed, { error })
+  }
+}

@@ -1,6 +1,6 @@
 import type { Subscription } from 'nats'
 import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
-import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
+import { logTurnFailure } from '../eventstore/database-errors.ts'
 import { cursorOf, headCursor, isAfter, type LogCursor } from '../eventstore/event-store.ts'
 import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
 import type { Signals } from '../eventstore/signals.ts'
@@ -148,11 +148,10 @@ export class FanoutFollower {
         this.syncSubscriptions()
       } catch (error) {
         if (this.stopped) return
-        if (isDatabaseUnavailable(error)) {
-          this.options.log.warn('fan-out follower: database unavailable; retrying')
-        } else {
-          this.options.log.error('fan-out follower turn failed; retrying', { error })
-        }
+        logTurnFailure(this.options.log, error, {
+          unavailable: 'fan-out follower: database unavailable; retrying',
+          failed: 'fan-out follower turn failed; retrying',
+        })
         this.retry ??= setTimeout(() => {
           this.retry = null
           this.wake()

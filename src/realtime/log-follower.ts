@@ -1,5 +1,5 @@
 import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
-import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
+import { logTurnFailure } from '../eventstore/database-errors.ts'
 import { cursorOf, headCursor, type LogCursor } from '../eventstore/event-store.ts'
 import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
 import type { Signals } from '../eventstore/signals.ts'
@@ -127,13 +127,10 @@ export class LogFollower {
         if (this.options.retryHeldBack) this.armHeldCheck()
       } catch (error) {
         if (this.stopped) return
-        if (isDatabaseUnavailable(error)) {
-          this.options.log.warn('log follower: database unavailable; retrying', {
-            code: (error as { code?: string }).code,
-          })
-        } else {
-          this.options.log.error('log follower turn failed; retrying', { error })
-        }
+        logTurnFailure(this.options.log, error, {
+          unavailable: 'log follower: database unavailable; retrying',
+          failed: 'log follower turn failed; retrying',
+        })
         this.schedule(() => this.wake(), 1000)
         return
       }

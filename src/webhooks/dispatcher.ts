@@ -1,6 +1,6 @@
 import { conversationLog, type RecordedEvent } from '../conversation-log.ts'
 import { isUserEvent } from '../domain/user-events.ts'
-import { isDatabaseUnavailable } from '../eventstore/database-errors.ts'
+import { logTurnFailure } from '../eventstore/database-errors.ts'
 import { cursorOf, type EventRow, type LogCursor } from '../eventstore/event-store.ts'
 import { LOG_CHANNEL } from '../eventstore/log-notifier.ts'
 import type { Signals } from '../eventstore/signals.ts'
@@ -105,10 +105,12 @@ export class WebhookDispatcher {
   /** Claims or renews leases, starts and stops runners, and wakes each one. */
   tick(): Promise<void> {
     this.ticking ??= this.claim()
-      .catch((error) => {
-        if (isDatabaseUnavailable(error)) this.log.warn('webhooks: database unavailable')
-        else this.log.error('webhooks: lease turn failed', { error })
-      })
+      .catch((error) =>
+        logTurnFailure(this.log, error, {
+          unavailable: 'webhooks: database unavailable',
+          failed: 'webhooks: lease turn failed',
+        }),
+      )
       .finally(() => {
         this.ticking = null
       })
@@ -240,8 +242,10 @@ class SubscriptionRunner {
         await this.pump()
       } catch (error) {
         if (this.stopped) return
-        if (isDatabaseUnavailable(error)) this.log.warn('webhooks: database unavailable')
-        else this.log.error('webhooks: turn failed; retrying', { error })
+        logTurnFailure(this.log, error, {
+          unavailable: 'webhooks: database unavailable',
+          failed: 'webhooks: turn failed; retrying',
+        })
         this.armRetry(1000)
         return
       }
