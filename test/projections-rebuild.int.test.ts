@@ -241,10 +241,20 @@ type World = {
   messages: { id: string; conversationId: string; senderId: string; threadRootId?: string | null }[]
 }
 
+/** A conversation command as `actorId`, at `now` (by default the clock's time, read now). */
+const execute = (
+  actorId: string,
+  command: ConversationCommand,
+  now = services.clock().toISOString(),
+) => services.execute(command, { actorId, now })
+
+/** A per-user command (blocks, settings) of `userId`, at `now` (by default the clock's time). */
+const executeUser = (userId: string, command: UserCommand, now = services.clock()) =>
+  executeUserCommand(services.app.userLog, { userId, correlationId: 'rebuild' }, command, now)
+
 async function runOp(world: World, op: Op) {
   const now = services.clock().toISOString()
-  const exec = (actorId: string, command: ConversationCommand) =>
-    services.execute(command, { actorId, now })
+  const exec = (actorId: string, command: ConversationCommand) => execute(actorId, command, now)
   const pick = <T>(xs: T[], i: number) => (xs.length ? xs[i % xs.length]! : null)
   switch (op.op) {
     case 'direct': {
@@ -406,8 +416,7 @@ async function runUserStateOp(
   pick: <T>(xs: T[], i: number) => T | null,
 ) {
   const now = services.clock()
-  const run = (userId: string, command: UserCommand) =>
-    executeUserCommand(services.app.userLog, { userId, correlationId: 'rebuild' }, command, now)
+  const run = (userId: string, command: UserCommand) => executeUser(userId, command, now)
   switch (op.op) {
     case 'block':
       await run(op.actor, { type: 'BlockUser', userId: op.userId })
@@ -496,18 +505,8 @@ async function runMessageFeatureOp(
 // or delete its only pinned message (one run in CI had no pin left). Fresh users, so no block or
 // erasure of the random part refuses any of these commands.
 async function leaveARowOfEveryFeature(world: World) {
-  const now = () => services.clock().toISOString()
-  const exec = (actorId: string, command: ConversationCommand) =>
-    services.execute(command, { actorId, now: now() })
-  const user = (userId: string, command: UserCommand) =>
-    executeUserCommand(
-      services.app.userLog,
-      { userId, correlationId: 'rebuild' },
-      command,
-      services.clock(),
-    )
   const conversationId = newId()
-  await exec('c0', {
+  await execute('c0', {
     type: 'StartConversation',
     conversationId,
     kind: 'group',
@@ -520,12 +519,12 @@ async function leaveARowOfEveryFeature(world: World) {
     group: true,
   })
   const root = newId()
-  await exec('c0', { type: 'SendMessage', conversationId, messageId: root, content: 'root' })
+  await execute('c0', { type: 'SendMessage', conversationId, messageId: root, content: 'root' })
   const target = { conversationId, messageId: root }
-  await exec('c1', { type: 'AddReaction', ...target, emoji: '🎉' })
-  await exec('c2', { type: 'PinMessage', ...target })
+  await execute('c1', { type: 'AddReaction', ...target, emoji: '🎉' })
+  await execute('c2', { type: 'PinMessage', ...target })
   const reply = newId()
-  await exec('c1', {
+  await execute('c1', {
     type: 'SendMessage',
     conversationId,
     messageId: reply,
@@ -538,18 +537,23 @@ async function leaveARowOfEveryFeature(world: World) {
     { id: root, conversationId, senderId: 'c0' },
     { id: reply, conversationId, senderId: 'c1', threadRootId: root },
   )
-  await exec('c0', { type: 'RenameConversation', conversationId, title: 'renamed' })
-  await exec('c0', { type: 'ChangeParticipantRole', conversationId, userId: 'c1', role: 'admin' })
-  await exec('c0', { type: 'RemoveParticipant', conversationId, userId: 'c3' })
-  await exec('c2', { type: 'MarkDelivered', conversationId, upToMessageId: null })
-  await user('c2', {
+  await execute('c0', { type: 'RenameConversation', conversationId, title: 'renamed' })
+  await execute('c0', {
+    type: 'ChangeParticipantRole',
+    conversationId,
+    userId: 'c1',
+    role: 'admin',
+  })
+  await execute('c0', { type: 'RemoveParticipant', conversationId, userId: 'c3' })
+  await execute('c2', { type: 'MarkDelivered', conversationId, upToMessageId: null })
+  await executeUser('c2', {
     type: 'ChangeConversationSettings',
     conversationId,
     muted: true,
     archived: true,
   })
-  await user('c1', { type: 'ChangeUserSettings', presence: 'hidden' })
-  await user('c2', { type: 'BlockUser', userId: 'c3' })
+  await executeUser('c1', { type: 'ChangeUserSettings', presence: 'hidden' })
+  await executeUser('c2', { type: 'BlockUser', userId: 'c3' })
 }
 
 describe('rebuild and verify', () => {
@@ -671,26 +675,24 @@ describe('rebuild and verify', () => {
 
   it('erased content leaves messages, previews and search, live and after a rebuild', async () => {
     const sql = services.db.sql
-    const exec = (actorId: string, command: ConversationCommand) =>
-      services.execute(command, { actorId, now: services.clock().toISOString() })
     const conversationId = directConversationId('eve', 'frank')
     const m1 = newId()
     const m2 = newId()
-    await exec('eve', {
+    await execute('eve', {
       type: 'SendMessage',
       conversationId,
       messageId: m1,
       content: 'secretword one',
       receiverId: 'frank',
     })
-    await exec('eve', {
+    await execute('eve', {
       type: 'SendMessage',
       conversationId,
       messageId: m2,
       content: 'secretword two',
       attachments: [{ url: 'https://x.test/a.png', name: 'a.png', mimeType: 'image/png', size: 3 }],
     })
-    await exec('eve', {
+    await execute('eve', {
       type: 'EditMessage',
       conversationId,
       messageId: m2,
