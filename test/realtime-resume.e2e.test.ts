@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { newId } from '../src/domain/conversation-id.ts'
 import { useRealtimeServer } from './support/realtime-fixture.ts'
 import { directConversationId, uniqueUser } from './support/realtime-server.ts'
-import type { Frame, WsClient } from './support/ws-client.ts'
+import { type Frame, WsClient } from './support/ws-client.ts'
 
 const rt = useRealtimeServer()
 
@@ -80,6 +80,67 @@ describe('resume with since', () => {
     await b3.next('ready')
     expect(b3.frames.map((f) => f.type)).toEqual(['message_notification', 'ready'])
     expect(messageOf(b3.frames[0]!).id).toBe(live)
+  })
+
+  it('?join= joins before the backlog: it comes as new_message; a conversation the user is not in is left out', async () => {
+    const [a, b, c] = [uniqueUser('a'), uniqueUser('b'), uniqueUser('c')]
+    const conversationId = directConversationId(a, b)
+    const notBobs = directConversationId(a, c)
+    const b1 = await connect(b)
+    await b1.next('ready')
+    await run(a, {
+      type: 'SendMessage',
+      conversationId,
+      messageId: newId(),
+      content: 'first',
+      receiverId: b,
+    })
+    await b1.next('message_notification')
+    const since = lastPosition(b1.frames)
+    await b1.close()
+    await run(a, {
+      type: 'SendMessage',
+      conversationId: notBobs,
+      messageId: newId(),
+      content: 'x',
+      receiverId: c,
+    })
+    const ids = Array.from({ length: 5 }, () => newId())
+    for (const messageId of ids) {
+      await run(a, { type: 'SendMessage', conversationId, messageId, content: 'missed' })
+    }
+    await rt.caughtUp()
+
+    const joined = await rt.connect(b, { since, join: [conversationId, notBobs, 'no-such-one'] })
+    const ready = await joined.next('ready')
+    const backlog = joined.frames.slice(0, joined.frames.indexOf(ready))
+    expect(backlog.map((f) => f.type)).toEqual(ids.map(() => 'new_message'))
+    expect(backlog.map((f) => messageOf(f).id)).toEqual(ids)
+    expect(ready.joined).toEqual([conversationId])
+    const live = newId()
+    await run(a, { type: 'SendMessage', conversationId, messageId: live, content: 'live' })
+    expect(
+      await joined.waitFor((f) => typeof f.message === 'object' && messageOf(f).id === live),
+    ).toMatchObject({ type: 'new_message' })
+
+    // the same resume without join: the backlog comes as notifications, nothing joined
+    const plain = await connect(b, since)
+    const plainReady = await plain.next('ready')
+    const plainBacklog = plain.frames.slice(0, plain.frames.indexOf(plainReady))
+    expect(plainBacklog.map((f) => f.type).slice(0, 5)).toEqual(
+      ids.map(() => 'message_notification'),
+    )
+    expect(plainReady.joined).toEqual([])
+  })
+
+  it('?join= with more than 100 ids, or an empty one, is refused with 400 before the upgrade', async () => {
+    const u = uniqueUser('u')
+    const token = await rt.server.token(u)
+    const many = Array.from({ length: 101 }, (_, i) => `c${i}`)
+    expect(await WsClient.refusal(rt.server.wsUrl, { token, join: many })).toBe(400)
+    expect(await WsClient.refusal(rt.server.wsUrl, { token, join: ['a', '', 'b'] })).toBe(400)
+    const hundred = await rt.connect(u, { join: many.slice(0, 100) })
+    expect(await hundred.next('ready')).toMatchObject({ joined: [] })
   })
 
   it('without since, ready comes first with the current position', async () => {

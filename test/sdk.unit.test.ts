@@ -78,3 +78,43 @@ describe('RealtimeClient resume position', () => {
     client.close()
   })
 })
+
+describe('RealtimeClient joins again', () => {
+  it('names its joined conversations in the URL of every reconnect, and drops those ready does not list', async () => {
+    ScriptedSocket.opened = []
+    const client = new RealtimeClient({
+      url: 'http://chat.test',
+      token: 't',
+      WebSocket: ScriptedSocket as unknown as WebSocketConstructor,
+      backoff: { initialMs: 1, maxMs: 1 },
+    })
+    await expect.poll(() => ScriptedSocket.opened.length).toBe(1)
+    const first = ScriptedSocket.opened[0]!
+    expect(new URL(first.url).searchParams.get('join')).toBeNull()
+    first.receive({ type: 'ready', position: 1, joined: [] })
+    const join = (socket: ScriptedSocket, conversationId: string) => {
+      const joined = client.join(conversationId)
+      const frame = JSON.parse(socket.sent.at(-1)!) as { id: string; type: string }
+      expect(frame).toMatchObject({ type: 'join_conversation', conversationId })
+      socket.receive({ type: 'ack', ref: frame.id, conversationId })
+      return joined
+    }
+    await join(first, 'c1')
+    await join(first, 'c2')
+
+    first.close(1006, 'network')
+    await expect.poll(() => ScriptedSocket.opened.length).toBe(2)
+    const second = ScriptedSocket.opened[1]!
+    expect(new URL(second.url).searchParams.get('join')).toBe('c1,c2')
+    // joined by the URL: no join frame is sent again
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(second.sent.filter((s) => s.includes('join_conversation'))).toEqual([])
+    // the user has left c2 meanwhile: the server joined c1 only
+    second.receive({ type: 'ready', position: 2, joined: ['c1'] })
+
+    second.close(1006, 'network')
+    await expect.poll(() => ScriptedSocket.opened.length).toBe(3)
+    expect(new URL(ScriptedSocket.opened[2]!.url).searchParams.get('join')).toBe('c1')
+    client.close()
+  })
+})

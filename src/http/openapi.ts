@@ -91,10 +91,15 @@ function registerUndocumentedRoutes(app: OpenAPIHono<Env>) {
     path: '/ws',
     operationId: 'openStream',
     tags: ['realtime'],
-    summary: 'The real-time stream (WebSocket); `?token=`, `?since=<last position seen>`',
+    summary:
+      'The real-time stream (WebSocket); `?token=`, `?since=<last position seen>`, `?join=<conversation ids, comma-separated>`',
     security: [{ bearerAuth: [] }],
     responses: {
       101: { description: 'Switching to the WebSocket protocol' },
+      400: {
+        description: '`join` names more than 100 conversations or an empty or overlong id',
+        content: errorContent(),
+      },
       401: { description: 'Missing or invalid token', content: errorContent() },
       426: { description: 'Not a WebSocket upgrade', content: errorContent() },
     },

@@ -37,6 +37,8 @@ export class Connection {
   lastCursor: LogCursor | null
   /** Conversations joined (the hub indexes them through `join` and `leave`). */
   readonly joined = new Set<string>()
+  /** Conversations asked for at connect (`?join=`), joined when the hub places the socket. */
+  joinsAtPlacement: readonly string[] = []
   /** Conversations this connection said it types in, with when that was last published. */
   readonly typingIn = new Map<string, number>()
   private held: OutgoingEvent[] = []
@@ -111,7 +113,7 @@ export class Connection {
   /** Places the connection in the log at the follower's cursor, with no backlog to send. */
   goLive(at: LogCursor): void {
     if (!this.lastCursor || isAfter(at, this.lastCursor)) this.lastCursor = at
-    this.send({ type: 'ready', position: this.lastCursor.position })
+    this.send({ type: 'ready', position: this.lastCursor.position, joined: [...this.joined] })
     this.phase = 'live'
   }
 

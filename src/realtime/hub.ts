@@ -170,15 +170,18 @@ export class Hub {
   /**
    * A socket opened for `user`. It is placed in the log at the follower's next turn: with
    * `since`, its backlog goes out first, then `ready`, then live events. Commands sent on it
-   * carry `correlationId` (the id of the upgrade request).
+   * carry `correlationId` (the id of the upgrade request). `joins`: conversations to join when
+   * it is placed, before its backlog (those the user is not in are left out).
    */
   open(
     user: AuthUser,
     since: LogCursor | null,
     transport: Transport,
     correlationId: string,
+    joins: readonly string[] = [],
   ): Connection {
     const conn = new Connection(user, since, transport, this.connectionHost, correlationId)
+    conn.joinsAtPlacement = joins
     if (!this.accepting) {
       conn.close(CloseCode.goingAway, 'server shutting down')
       return conn
@@ -303,6 +306,7 @@ export class Hub {
     const at = this.follower.cursor
     for (const conn of batch) {
       if (conn.closed) continue
+      this.joinAtPlacement(conn)
       if (!conn.since || !isAfter(at, conn.since)) {
         conn.goLive(at)
         continue
@@ -313,6 +317,20 @@ export class Hub {
         this.catchUps.delete(task)
       })
       this.catchUps.add(task)
+    }
+  }
+
+  /**
+   * Joins the conversations the socket asked for at connect that its user is in now (as the
+   * cache knows them at the follower's cursor, where the socket is placed).
+   */
+  private joinAtPlacement(conn: Connection): void {
+    const windows = this.cache.windowsOf(conn.user.id)
+    for (const conversationId of conn.joinsAtPlacement) {
+      if (windows.get(conversationId)?.leftVersion !== null) continue
+      if (conn.joined.has(conversationId)) continue
+      this.joinConversation(conn, conversationId)
+      void this.publishSignal('join', conversationId, conn.user.id)
     }
   }
 

@@ -42,11 +42,36 @@ export const realtimeRoutes =
       if (!token) throw new AuthError('A bearer token is required')
       const user = await services.verifyToken(token)
       if (!hub.isAccepting) throw new ApiError(503, 'unavailable', 'The server is shutting down')
+      const joins = parseJoins(c.req.query('join'))
       const since = await resolveSince(services.db.sql, c.req.query('since'))
       const correlationId = c.get('requestId')
-      return upgradeWebSocket(c, socketEvents(hub, user, since, correlationId), { idleTimeout })
+      return upgradeWebSocket(c, socketEvents(hub, user, since, joins, correlationId), {
+        idleTimeout,
+      })
     })
   }
+
+/** How many conversations `?join=` may name. */
+export const MAX_JOINS_AT_CONNECT = 100
+
+/**
+ * `?join=<id>,<id>`: conversations to join before anything is sent, so that a resumed backlog
+ * already comes as `new_message` for them (a `join_conversation` frame is applied only when its
+ * turn comes, after some of the backlog may have gone out). Ids of conversations the user is not
+ * in are left out of `ready.joined`, with no error (existence does not leak).
+ */
+export function parseJoins(raw: string | undefined): string[] {
+  if (raw === undefined || raw === '') return []
+  const ids = [...new Set(raw.split(','))]
+  if (ids.length > MAX_JOINS_AT_CONNECT || ids.some((id) => id.length === 0 || id.length > 128)) {
+    throw new ApiError(
+      400,
+      'invalid_request',
+      `join takes at most ${MAX_JOINS_AT_CONNECT} conversation ids of 1 to 128 characters, separated by commas`,
+    )
+  }
+  return ids
+}
 
 /** A position from the client: opaque to it, resolved here to a place in the log. */
 export async function resolveSince(sql: Queryable, raw: string | undefined): Promise<Since> {
@@ -57,7 +82,13 @@ export async function resolveSince(sql: Queryable, raw: string | undefined): Pro
   return { cursor }
 }
 
-function socketEvents(hub: Hub, user: AuthUser, since: Since, correlationId: string): WSEvents {
+function socketEvents(
+  hub: Hub,
+  user: AuthUser,
+  since: Since,
+  joins: string[],
+  correlationId: string,
+): WSEvents {
   let conn: Connection | null = null
   return {
     onOpen(_event, ws) {
@@ -67,7 +98,7 @@ function socketEvents(hub: Hub, user: AuthUser, since: Since, correlationId: str
         ws.close(CloseCode.badSince, 'invalid since')
         return
       }
-      conn = hub.open(user, since.cursor, transportOf(ws), correlationId)
+      conn = hub.open(user, since.cursor, transportOf(ws), correlationId, joins)
     },
     onMessage(event) {
       conn?.onMessage(event.data)

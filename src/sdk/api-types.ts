@@ -727,7 +727,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The real-time stream (WebSocket); `?token=`, `?since=<last position seen>` */
+        /** The real-time stream (WebSocket); `?token=`, `?since=<last position seen>`, `?join=<conversation ids, comma-separated>` */
         get: operations["openStream"];
         put?: never;
         post?: never;
@@ -5549,6 +5549,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description `join` names more than 100 conversations or an empty or overlong id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Missing or invalid token */
             401: {

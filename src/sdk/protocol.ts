@@ -69,7 +69,11 @@ export type PresenceFrame = {
   lastSeenAt: string | null
 }
 
-export type ReadyFrame = { type: 'ready'; position: number }
+/**
+ * The backlog is sent; live events follow. `joined`: the conversations the socket is joined to
+ * (those of `?join=` the user is in).
+ */
+export type ReadyFrame = { type: 'ready'; position: number; joined: string[] }
 
 export type ErrorFrame = {
   type: 'error'

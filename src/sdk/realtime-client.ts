@@ -98,6 +98,8 @@ const OPEN = 1
 const MAX_IN_FLIGHT = 32
 const SEEN_LIMIT = 10_000
 const OFFLINE_CODE = 4000
+/** At most this many conversations go in the URL's `join` (the server's limit). */
+const MAX_JOINS_AT_CONNECT = 100
 
 /**
  * A client of the real-time stream: reconnects with exponential backoff and jitter, resumes
@@ -111,6 +113,8 @@ export class RealtimeClient {
   private token: TokenSource
   private lastPosition: number | null
   private readonly joined = new Set<string>()
+  /** The conversations the current socket asked to join in its URL (checked on `ready`). */
+  private joinsAtConnect = new Set<string>()
   private readonly pending = new Map<string, Pending>()
   private readonly listeners = new Map<string, Set<(frame: never) => void>>()
   private readonly seen = new Set<string>()
@@ -302,11 +306,17 @@ export class RealtimeClient {
     const url = streamUrl(this.options.url)
     url.searchParams.set('token', token)
     if (this.lastPosition !== null) url.searchParams.set('since', String(this.lastPosition))
+    // joined before the backlog is sent, so that it comes as new_message for them; beyond the
+    // URL's limit, by frames once open (those apply only from their turn)
+    const joins = [...this.joined]
+    const atConnect = joins.slice(0, MAX_JOINS_AT_CONNECT)
+    if (atConnect.length > 0) url.searchParams.set('join', atConnect.join(','))
+    this.joinsAtConnect = new Set(atConnect)
     const ws = new this.WebSocketClass(url.toString())
     this.ws = ws
     ws.onopen = () => {
       this.emit('status', { state: 'open' })
-      for (const conversationId of this.joined) {
+      for (const conversationId of joins.slice(MAX_JOINS_AT_CONNECT)) {
         ws.send(
           JSON.stringify({
             type: 'join_conversation',
@@ -371,6 +381,12 @@ export class RealtimeClient {
       return
     }
     if (frame.type === 'ready') {
+      // a conversation asked for at connect that the server did not join: no longer a member
+      const joined = Array.isArray(frame.joined) ? new Set(frame.joined as string[]) : null
+      for (const conversationId of this.joinsAtConnect) {
+        if (joined && !joined.has(conversationId)) this.joined.delete(conversationId)
+      }
+      this.joinsAtConnect = new Set()
       this.lastPosition = frame.position as number
       this.attempt = 0
       this.emit('ready', frame as unknown as ReadyFrame)

@@ -42,6 +42,8 @@ export class WsClient {
     options: {
       token?: string
       since?: number | string
+      /** Conversations to join at connect (`?join=`). */
+      join?: string[]
       query?: boolean
       autoPong?: boolean
       /** Extra headers of the upgrade request (e.g. X-Request-Id). */
@@ -50,6 +52,7 @@ export class WsClient {
   ): Promise<WsClient> {
     const u = new URL(url)
     if (options.since !== undefined) u.searchParams.set('since', String(options.since))
+    if (options.join !== undefined) u.searchParams.set('join', options.join.join(','))
     const headers: Record<string, string> = { ...options.headers }
     if (options.token && options.query) u.searchParams.set('token', options.token)
     else if (options.token) headers.authorization = `Bearer ${options.token}`
