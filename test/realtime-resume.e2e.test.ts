@@ -15,22 +15,31 @@ const lastPosition = (frames: Frame[]) => {
   return withPosition.at(-1)!.position as number
 }
 
+/**
+ * B is online for A's first message in their direct conversation, then goes away: what comes
+ * next is B's backlog from `since`.
+ */
+async function firstMessageThenAway(a: string, b: string) {
+  const conversationId = directConversationId(a, b)
+  const b1 = await connect(b)
+  await b1.next('ready')
+  await run(a, {
+    type: 'SendMessage',
+    conversationId,
+    messageId: newId(),
+    content: 'first',
+    receiverId: b,
+  })
+  await b1.next('message_notification')
+  const since = lastPosition(b1.frames)
+  await b1.close()
+  return { conversationId, since }
+}
+
 describe('resume with since', () => {
   it('sends exactly what was missed, in order, then ready, then live events', async () => {
     const [a, b, x] = [uniqueUser('a'), uniqueUser('b'), uniqueUser('x')]
-    const conversationId = directConversationId(a, b)
-    const b1 = await connect(b)
-    await b1.next('ready')
-    await run(a, {
-      type: 'SendMessage',
-      conversationId,
-      messageId: newId(),
-      content: 'first',
-      receiverId: b,
-    })
-    await b1.next('message_notification')
-    const since = lastPosition(b1.frames)
-    await b1.close()
+    const { conversationId, since } = await firstMessageThenAway(a, b)
 
     const ids: string[] = []
     for (let i = 0; i < 50; i++) {
@@ -84,20 +93,8 @@ describe('resume with since', () => {
 
   it('?join= joins before the backlog: it comes as new_message; a conversation the user is not in is left out', async () => {
     const [a, b, c] = [uniqueUser('a'), uniqueUser('b'), uniqueUser('c')]
-    const conversationId = directConversationId(a, b)
     const notBobs = directConversationId(a, c)
-    const b1 = await connect(b)
-    await b1.next('ready')
-    await run(a, {
-      type: 'SendMessage',
-      conversationId,
-      messageId: newId(),
-      content: 'first',
-      receiverId: b,
-    })
-    await b1.next('message_notification')
-    const since = lastPosition(b1.frames)
-    await b1.close()
+    const { conversationId, since } = await firstMessageThenAway(a, b)
     await run(a, {
       type: 'SendMessage',
       conversationId: notBobs,

@@ -42,17 +42,22 @@ class ScriptedSocket {
   }
 }
 
+/** A client on scripted sockets, with its first socket opened. */
+async function scriptedClient() {
+  ScriptedSocket.opened = []
+  const client = new RealtimeClient({
+    url: 'http://chat.test',
+    token: 't',
+    WebSocket: ScriptedSocket as unknown as WebSocketConstructor,
+    backoff: { initialMs: 1, maxMs: 1 },
+  })
+  await expect.poll(() => ScriptedSocket.opened.length).toBe(1)
+  return { client, first: ScriptedSocket.opened[0]! }
+}
+
 describe('RealtimeClient resume position', () => {
   it('resumes with the last position received, not the highest (log order is by transaction)', async () => {
-    ScriptedSocket.opened = []
-    const client = new RealtimeClient({
-      url: 'http://chat.test',
-      token: 't',
-      WebSocket: ScriptedSocket as unknown as WebSocketConstructor,
-      backoff: { initialMs: 1, maxMs: 1 },
-    })
-    await expect.poll(() => ScriptedSocket.opened.length).toBe(1)
-    const first = ScriptedSocket.opened[0]!
+    const { client, first } = await scriptedClient()
     expect(new URL(first.url).searchParams.get('since')).toBeNull()
     first.receive({ type: 'ready', position: 4 })
     for (const position of [5, 7, 6]) {
@@ -81,15 +86,7 @@ describe('RealtimeClient resume position', () => {
 
 describe('RealtimeClient joins again', () => {
   it('names its joined conversations in the URL of every reconnect, and drops those ready does not list', async () => {
-    ScriptedSocket.opened = []
-    const client = new RealtimeClient({
-      url: 'http://chat.test',
-      token: 't',
-      WebSocket: ScriptedSocket as unknown as WebSocketConstructor,
-      backoff: { initialMs: 1, maxMs: 1 },
-    })
-    await expect.poll(() => ScriptedSocket.opened.length).toBe(1)
-    const first = ScriptedSocket.opened[0]!
+    const { client, first } = await scriptedClient()
     expect(new URL(first.url).searchParams.get('join')).toBeNull()
     first.receive({ type: 'ready', position: 1, joined: [] })
     const join = (socket: ScriptedSocket, conversationId: string) => {
