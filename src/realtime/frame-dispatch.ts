@@ -13,7 +13,8 @@ export type FrameDeps = {
   typingTimeoutMs: number
   isCurrentMember(conversationId: string, userId: string): Promise<boolean>
   publishSignal(kind: SignalKind, conversationId: string, userId: string): Promise<void>
-  joinConversation(conn: Connection, conversationId: string): void
+  /** Joins and announces it, unless already joined. */
+  joinConversation(conn: Connection, conversationId: string): Promise<void>
   leaveConversation(conn: Connection, conversationId: string): void
 }
 
@@ -120,10 +121,7 @@ export async function dispatchFrame(
     }
     case 'join_conversation': {
       await requireMember(frame.conversationId)
-      if (!conn.joined.has(frame.conversationId)) {
-        deps.joinConversation(conn, frame.conversationId)
-        await deps.publishSignal('join', frame.conversationId, userId)
-      }
+      await deps.joinConversation(conn, frame.conversationId)
       conn.send({ type: 'ack', ...ref(frame.id), conversationId: frame.conversationId })
       return
     }

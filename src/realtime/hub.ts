@@ -226,7 +226,12 @@ export class Hub {
     }
   }
 
-  joinConversation(conn: Connection, conversationId: string): void {
+  /**
+   * Joins `conn` to a conversation its user is in (checked by the caller) and tells the other
+   * members' sockets; a conversation it has joined already is left as it is.
+   */
+  async joinConversation(conn: Connection, conversationId: string): Promise<void> {
+    if (conn.joined.has(conversationId)) return
     conn.join(conversationId)
     let set = this.joinedIndex.get(conversationId)
     if (!set) {
@@ -234,6 +239,7 @@ export class Hub {
       this.joinedIndex.set(conversationId, set)
     }
     set.add(conn)
+    await this.publishSignal('join', conversationId, conn.user.id)
   }
 
   leaveConversation(conn: Connection, conversationId: string): void {
@@ -327,10 +333,9 @@ export class Hub {
   private joinAtPlacement(conn: Connection): void {
     const windows = this.cache.windowsOf(conn.user.id)
     for (const conversationId of conn.joinsAtPlacement) {
-      if (windows.get(conversationId)?.leftVersion !== null) continue
-      if (conn.joined.has(conversationId)) continue
-      this.joinConversation(conn, conversationId)
-      void this.publishSignal('join', conversationId, conn.user.id)
+      if (windows.get(conversationId)?.leftVersion === null) {
+        void this.joinConversation(conn, conversationId)
+      }
     }
   }
 
