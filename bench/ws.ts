@@ -10,10 +10,14 @@
  *    eventchat runs twice: the `basic` shape (conversations started by a warm-up, no client ids)
  *    and the `realistic` one (a clientMessageId on every message, fresh users, conversations
  *    started by their first message, the 500/s run first so that it includes those starts).
+ *    The baseline runs twice: writing one row per message (the old system), and writing what a
+ *    SendMessage writes here (`BASELINE_WRITES=log`: bench/pgbench-append.sql's statements, one
+ *    transaction per message), which tells the cost of the writes from the cost of the server.
  * 2. Resident memory of each server holding BENCH_IDLE (10,000) idle connections.
  *
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), BENCH_SECONDS,
- * BENCH_IDLE, BENCH_SWEEP (comma-separated rates). Uses the schema `bench_ws`, dropped at start.
+ * BENCH_IDLE, BENCH_SWEEP (comma-separated rates). Uses the schemas `bench_ws` and `bench_ws_log`,
+ * dropped at the start and at the end.
  * Writes bench/out/ws-<time>.json and prints a summary.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -89,14 +93,17 @@ async function waitHealthy(url: string) {
   throw new Error(`${url} never became healthy`)
 }
 
-type Target = 'eventchat' | 'socketio'
+/** `socketio-log`: the baseline writing what a SendMessage writes here (BASELINE_WRITES=log). */
+type Target = 'eventchat' | 'socketio' | 'socketio-log'
+const LOG_SCHEMA = 'bench_ws_log'
 
 async function startServer(target: Target) {
   const port = await freePort()
   const env = {
     DATABASE_URL,
     DATABASE_SCHEMA: SCHEMA,
-    BENCH_SCHEMA: SCHEMA,
+    BENCH_SCHEMA: target === 'socketio-log' ? LOG_SCHEMA : SCHEMA,
+    BASELINE_WRITES: target === 'socketio-log' ? 'log' : 'row',
     JWT_SECRET: SECRET,
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -177,7 +184,7 @@ async function loadRun(target: Target, shape: 'basic' | 'realistic' = 'basic') {
   const plan = {
     mode: 'load',
     shape,
-    target,
+    target: target === 'eventchat' ? 'eventchat' : 'socketio',
     url: server.url,
     secret: SECRET,
     pairs: 500,
@@ -234,8 +241,10 @@ async function idleRun(target: Target) {
 }
 
 const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} })
-await admin.unsafe(`drop schema if exists ${SCHEMA} cascade`)
-await admin.unsafe(`create schema ${SCHEMA}`)
+for (const schema of [SCHEMA, LOG_SCHEMA]) {
+  await admin.unsafe(`drop schema if exists ${schema} cascade`)
+  await admin.unsafe(`create schema ${schema}`)
+}
 const [{ version } = { version: '?' }] = await admin<{ version: string }[]>`select version()`
 await admin.end()
 
@@ -251,6 +260,7 @@ const results = {
   eventchat: await loadRun('eventchat'),
   realistic: await loadRun('eventchat', 'realistic'),
   socketio: await loadRun('socketio'),
+  socketioLog: await loadRun('socketio-log'),
   idle: { eventchat: await idleRun('eventchat'), socketio: await idleRun('socketio') },
 }
 
@@ -277,17 +287,27 @@ console.log(
     row('eventchat (500/s, 1,000 clients)', main(results.eventchat.phases)),
     row('eventchat, realistic shape (500/s)', main(results.realistic.phases)),
     row('Socket.IO baseline (500/s)', main(results.socketio.phases)),
+    row('Socket.IO, the same writes as a SendMessage (500/s)', main(results.socketioLog.phases)),
     '',
     `Highest rate with p99 < 50 ms: eventchat ${best(results.eventchat.phases)}/s, ` +
       `realistic ${best(results.realistic.phases)}/s, ` +
-      `Socket.IO ${best(results.socketio.phases)}/s`,
+      `Socket.IO ${best(results.socketio.phases)}/s, ` +
+      `Socket.IO with the same writes ${best(results.socketioLog.phases)}/s`,
     `Before each run (machine CPU busy, load average): eventchat ` +
       `${results.eventchat.backgroundCpu}%, ${results.eventchat.loadAverage}; realistic ` +
       `${results.realistic.backgroundCpu}%, ${results.realistic.loadAverage}; Socket.IO ` +
-      `${results.socketio.backgroundCpu}%, ${results.socketio.loadAverage}`,
+      `${results.socketio.backgroundCpu}%, ${results.socketio.loadAverage}; Socket.IO with the ` +
+      `same writes ${results.socketioLog.backgroundCpu}%, ${results.socketioLog.loadAverage}`,
     `Idle: eventchat ${results.idle.eventchat.perConnectionKb} KB per connection ` +
       `(${results.idle.eventchat.rssBeforeMb} → ${results.idle.eventchat.rssAfterMb} MB), ` +
       `Socket.IO ${results.idle.socketio.perConnectionKb} KB`,
     `Full results: ${fileURLToPath(file)}`,
   ].join('\n'),
 )
+
+// the schemas hold what the runs wrote (tens of thousands of events): not left behind
+const cleanup = postgres(DATABASE_URL, { max: 1, onnotice: () => {} })
+for (const schema of [SCHEMA, LOG_SCHEMA]) {
+  await cleanup.unsafe(`drop schema if exists ${schema} cascade`)
+}
+await cleanup.end()
