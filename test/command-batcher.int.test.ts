@@ -525,6 +525,75 @@ describe('command batcher', () => {
     expect(await send()).toMatchObject({ duplicate: true, position: first.position })
   })
 
+  it('new direct conversations started by their first messages, in one batch with messages to others: the same read models as one at a time', async () => {
+    // the batch's events alternate starts and messages (start, first message, start, …): the
+    // inline projections apply the starts before the run of messages (src/projections/index.ts)
+    const run = crypto.randomUUID().slice(0, 8)
+    const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`]
+    const group = `${run}-g`
+    const now = new Date().toISOString()
+    const steps: Step[] = []
+    const directs: string[] = []
+    for (let i = 0; i < 6; i++) {
+      const [x, y] = [`${run}-x${i}`, `${run}-y${i}`]
+      directs.push(directConversationId(x, y))
+      steps.push(
+        {
+          command: {
+            type: 'SendMessage',
+            conversationId: group,
+            messageId: newId(),
+            content: `g${i}`,
+          },
+          options: { actorId: [a, b, c][i % 3]!, now },
+        },
+        {
+          command: {
+            type: 'SendMessage',
+            conversationId: directs[i]!,
+            messageId: newId(),
+            content: `first ${i}`,
+            receiverId: y,
+            ...(i % 2 ? { mentions: [y] } : {}),
+          },
+          options: { actorId: x, now },
+        },
+      )
+      // an answer in an earlier new conversation, behind a later one's start
+      if (i > 0) {
+        const [px, py] = [`${run}-x${i - 1}`, `${run}-y${i - 1}`]
+        steps.push({
+          command: {
+            type: 'SendMessage',
+            conversationId: directs[i - 1]!,
+            messageId: newId(),
+            content: `reply ${i - 1}`,
+            receiverId: px,
+          },
+          options: { actorId: py, now },
+        })
+      }
+    }
+    for (const db of [batched, sequential]) {
+      await batcherOn(db).execute(startGroup(group, [b, c]), { actorId: a, now })
+    }
+    const together = batcherOn(batched)
+    const outcomes = await Promise.all(steps.map((s) => together.execute(s.command, s.options)))
+    for (const s of steps)
+      await handleCommand(
+        { sql: sequential.sql, writer: sequential.writer, projections: applyProjections },
+        s.command,
+        s.options,
+      )
+    // one batch: every event of these commands in one transaction
+    const transactions = new Set(outcomes.flatMap((o) => o.events.map((e) => e.transactionId)))
+    expect(transactions.size).toBe(1)
+    expect(outcomes.flatMap((o) => o.events.map((e) => e.type))).toContain('ConversationStarted')
+    const ids = [group, ...directs]
+    expect(await streamsOf(batched, ids)).toEqual(await streamsOf(sequential, ids))
+    expect(await readModelsOf(batched, ids)).toEqual(await readModelsOf(sequential, ids))
+  })
+
   it('a database error in the middle of a batch leaves nothing of it; every caller gets the error', async () => {
     const run = crypto.randomUUID().slice(0, 8)
     const [a, b, c] = [`${run}-a`, `${run}-b`, `${run}-c`] as const

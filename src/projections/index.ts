@@ -126,14 +126,21 @@ export const applyProjections = (tx: Tx, events: RecordedEvent[]): Promise<void>
  * connection runs them in order); before any other projection, what is in flight is awaited.
  * A run of two or more plain messages (a busy batch) goes through `applySent`: one statement
  * per projection for the whole run instead of one per message.
+ *
+ * A `ConversationStarted` does not end a run: it is applied at once, before the run's messages
+ * that precede it in the log. It writes only rows of its own conversation, and no message of
+ * that conversation can come before its start (checked all the same), so the two orders leave
+ * the same rows. A busy batch of new direct conversations (start, first message, start, first
+ * message, …) is then one run instead of one statement per projection and event.
  */
 async function applyInOrder(tx: Tx, events: RecordedEvent[]): Promise<void> {
+  // No await here but for a projection that is not pipelined: the batch's COMMIT follows the
+  // statements issued synchronously (InlineProjection).
   let inFlight: Promise<void>[] = []
-  for (let i = 0; i < events.length; ) {
-    const run = plainMessagesFrom(events, i)
-    const step = run.length >= 2 ? run : [events[i]!]
+  for (const step of stepsOf(events)) {
+    const run = step.length >= 2 ? (step as PlainMessageSent[]) : null
     for (const projection of projections) {
-      if (projection.pipelined && projection.applySent && run.length >= 2) {
+      if (run && projection.pipelined && projection.applySent) {
         inFlight.push(projection.applySent(tx, run))
         continue
       }
@@ -147,20 +154,42 @@ async function applyInOrder(tx: Tx, events: RecordedEvent[]): Promise<void> {
         await projection.apply(tx, event)
       }
     }
-    i += step.length
   }
   await Promise.all(inFlight)
 }
 
-/** The plain messages (see `Projection.applySent`) from `events[from]` on, up to any other event. */
-function plainMessagesFrom(events: RecordedEvent[], from: number): PlainMessageSent[] {
-  const run: PlainMessageSent[] = []
-  for (let i = from; i < events.length; i++) {
-    const event = events[i]!
-    if (event.type !== 'MessageSent' || event.data.threadRootId) break
-    run.push(event)
+/**
+ * The order `applyInOrder` applies `events` in: single events, and runs of two or more plain
+ * messages (every step of two or more events is such a run), with each `ConversationStarted`
+ * moved before the run it would have ended (see applyInOrder).
+ */
+function stepsOf(events: RecordedEvent[]): RecordedEvent[][] {
+  const steps: RecordedEvent[][] = []
+  let run: PlainMessageSent[] = []
+  const runConversations = new Set<string>()
+  const endRun = () => {
+    if (run.length > 0) steps.push(run)
+    run = []
+    runConversations.clear()
   }
-  return run
+  for (const event of events) {
+    if (isPlainMessage(event)) {
+      run.push(event)
+      runConversations.add(event.streamId)
+    } else if (event.type === 'ConversationStarted' && !runConversations.has(event.streamId)) {
+      steps.push([event])
+    } else {
+      endRun()
+      steps.push([event])
+    }
+  }
+  endRun()
+  return steps
+}
+
+/** A plain message (see `Projection.applySent`): `MessageSent` outside threads. */
+function isPlainMessage(event: RecordedEvent): event is PlainMessageSent {
+  return event.type === 'MessageSent' && !event.data.threadRootId
 }
 
 /** Records `last` as every projection's checkpoint. */
