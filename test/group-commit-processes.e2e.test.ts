@@ -37,7 +37,9 @@ beforeAll(async () => {
 afterAll(async () => {
   const codes = await Promise.all(servers.map((s) => s.stop()))
   for (const cleanup of cleanups) await cleanup()
-  expect(codes.every((c) => c === 0)).toBe(true)
+  // a server that did not exit cleanly: its last lines say why
+  const tails = servers.map((s, i) => (codes[i] === 0 ? null : s.output.slice(-30).join('\n')))
+  expect({ codes, tails }).toEqual({ codes: servers.map(() => 0), tails: servers.map(() => null) })
 })
 
 async function call(server: ChildServer, userId: string, path: string, body: unknown) {
