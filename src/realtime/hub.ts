@@ -331,9 +331,8 @@ export class Hub {
    * cache knows them at the follower's cursor, where the socket is placed).
    */
   private joinAtPlacement(conn: Connection): void {
-    const windows = this.cache.windowsOf(conn.user.id)
     for (const conversationId of conn.joinsAtPlacement) {
-      if (windows.get(conversationId)?.leftVersion === null) {
+      if (this.cache.isCurrentMember(conversationId, conn.user.id) === true) {
         void this.joinConversation(conn, conversationId)
       }
     }
